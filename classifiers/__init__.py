@@ -1,0 +1,1 @@
+"""Pure ML: text in, scores out. Never imports `monitor`."""

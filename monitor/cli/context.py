@@ -1,0 +1,92 @@
+"""What every command shares: the loaded config, the database, logging, progress bars."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import sqlite_utils
+
+from monitor.config import Config, load_config
+
+
+class CliError(click.ClickException):
+    """A MonitorError as click shows it: one line, the error's exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@dataclass
+class AppContext:
+    config_path: str
+    verbose: bool = False
+    _config: Config | None = None
+    _db: sqlite_utils.Database | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        """The validated configuration (loaded on first use, so --help works without one)."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            setup_logging(self._config, self.verbose)
+        return self._config
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The database, opened and migrated on first use."""
+        if self._db is None:
+            from monitor.store import connect
+
+            self._db = connect(self.config.database_path)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+
+_logging_done = False
+
+
+def setup_logging(cfg: Config, verbose: bool = False) -> None:
+    """Log warnings to stderr (debug with -v) and everything from INFO to state_dir/logs/misinfo.log."""
+    global _logging_done
+    if _logging_done:
+        return
+    _logging_done = True
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    stderr.setFormatter(fmt)
+    root.addHandler(stderr)
+    try:
+        logs = cfg.state_path / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            logs / "misinfo.log", maxBytes=10_000_000, backupCount=5, encoding="utf-8"
+        )
+        file_handler.setLevel(logging.INFO)
+        file_handler.setFormatter(fmt)
+        root.addHandler(file_handler)
+    except OSError as exc:
+        root.warning("cannot write log file under %s: %s", cfg.state_path, exc)
+
+
+def app(ctx: click.Context) -> AppContext:
+    """The AppContext of the running command."""
+    obj = ctx.find_object(AppContext)
+    assert obj is not None
+    return obj

@@ -1,0 +1,360 @@
+"""Load and validate config.yaml. Every error names the key (or line) and the fix."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time as dtime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+ENV_CONFIG = "MISINFO_CONFIG"
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """'30s', '15m', '1h', '1d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 15m, 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"'{value}' is not a duration: write a number and a unit, e.g. 30s, 15m, 1h, 1d")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be more than zero")
+    return seconds
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+class SourceBase(Strict):
+    name: str = Field(min_length=1, description="Unique name of the source, shown in the queue and reports.")
+    url: str = Field(description="Feed, API or start URL (http or https).")
+    interval: float = Field(default=900.0, description="How often to collect, e.g. 30s, 15m, 1h.")
+    enabled: bool = Field(default=True, description="false keeps the source configured but never collected.")
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"'{value}' is not an http(s) URL: write it as https://host/path")
+        return value
+
+
+class RssSource(SourceBase):
+    kind: Literal["rss"]
+    full_text: bool = Field(
+        default=False, description="When an entry only has a summary, fetch the article and extract its text."
+    )
+
+
+class PressSource(SourceBase):
+    kind: Literal["press"]
+    start_urls: list[str] = Field(default_factory=list, description="Section pages to start from (default: url).")
+    sitemap: str | None = Field(default=None, description="Sitemap URL to start from instead of section pages.")
+    allow: list[str] = Field(default_factory=list, description="Regexes an article URL must match (default: any).")
+    max_pages: int = Field(default=200, ge=1, description="Stop a crawl after this many pages.")
+    max_depth: int = Field(default=2, ge=0, description="How many links deep to follow from a start page.")
+
+
+class MastodonSource(SourceBase):
+    kind: Literal["mastodon"]
+
+
+class BlueskySource(SourceBase):
+    kind: Literal["bluesky"]
+
+
+class RedditSource(SourceBase):
+    kind: Literal["reddit"]
+
+
+class TelegramSource(SourceBase):
+    kind: Literal["telegram"]
+
+
+class YoutubeSource(SourceBase):
+    kind: Literal["youtube"]
+
+
+SourceConfig = Annotated[
+    RssSource | PressSource | MastodonSource | BlueskySource | RedditSource | TelegramSource | YoutubeSource,
+    Field(discriminator="kind"),
+]
+SOURCE_KINDS = ("rss", "press", "mastodon", "bluesky", "reddit", "telegram", "youtube")
+
+
+class CollectConfig(Strict):
+    user_agent: str = Field(
+        default="misinfo-monitor/0.1 (+mailto:press-office@example.gov.vn)",
+        description="User-Agent sent with every request; include a contact address.",
+    )
+    contact: str = Field(default="press-office@example.gov.vn", description="Contact shown to site owners.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for data.")
+    max_bytes: int = Field(default=10_000_000, gt=0, description="Largest response body accepted (after decompression).")
+    max_redirects: int = Field(default=5, ge=0, description="Most redirects followed.")
+    per_host_delay: float = Field(default=1.0, ge=0, description="Minimum seconds between two requests to one host.")
+    retries: int = Field(default=2, ge=0, description="Retries after a failed fetch, with exponential backoff.")
+    backoff: float = Field(default=2.0, gt=0, description="First retry wait in seconds; doubles each retry.")
+    respect_robots: bool = Field(default=True, description="Obey robots.txt (keep true in production).")
+    allow_private_hosts: bool = Field(
+        default=True, description="Allow sources on loopback/private addresses (fixtures, the demo)."
+    )
+
+
+# --- topic and classifier -------------------------------------------------------------------------
+
+
+class TopicConfig(Strict):
+    name: str = Field(default="Monitored programme", description="Name of the monitored topic.")
+    descriptions: dict[str, list[str]] = Field(
+        default_factory=dict, description="Descriptions of the topic by language code (vi, en, ...)."
+    )
+    keywords: list[str] = Field(default_factory=list, description="Keywords that signal the topic.")
+
+
+class Thresholds(Strict):
+    relevance: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this on-topic.")
+    risk: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false.")
+    suggestion: float = Field(default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score.")
+
+
+class ClassifierConfig(Strict):
+    model: str = Field(
+        default="sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+        description="Sentence-transformers model name or local path (multilingual in production).",
+    )
+    fallback_model: str = Field(
+        default=BUNDLED_MODEL, description="Used when `model` cannot be loaded; the bundled model by default."
+    )
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    batch_size: int = Field(default=32, ge=1, description="Texts encoded per batch.")
+    threads: int = Field(default=0, ge=0, description="Torch CPU threads (0: let torch decide).")
+    top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
+
+
+# --- digest, mail, web -----------------------------------------------------------------------------
+
+
+class Recipient(Strict):
+    email: str = Field(description="Address the digest is sent to.")
+    role: Literal["analyst", "coordinator", "approver", "admin", "manager"] = Field(
+        default="coordinator", description="Decides what the digest contains."
+    )
+    language: Literal["vi", "en"] = Field(default="vi", description="Language of the digest.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.match(r"^[^@\s]+@[^@\s]+$", value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+
+class DigestConfig(Strict):
+    time: str = Field(default="07:30", description="Local time the daily digest is sent, HH:MM.")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone for the digest time and periods.")
+    recipients: list[Recipient] = Field(default_factory=list)
+    top_items: int = Field(default=10, ge=1, description="Flagged items listed in each digest.")
+    outbox: str = Field(default="var/outbox", description="Folder where --dry-run writes .eml and .html files.")
+    surge_factor: float = Field(default=3.0, gt=1, description="Alert when volume exceeds baseline by this factor.")
+    surge_min_items: int = Field(default=5, ge=1, description="Never alert on fewer flagged items than this.")
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        try:
+            dtime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a time: write HH:MM, e.g. 07:30") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh") from None
+        return value
+
+
+class SmtpConfig(Strict):
+    host: str = Field(default="127.0.0.1", description="SMTP server host.")
+    port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["none", "starttls", "ssl"] = Field(default="none", description="none, starttls or ssl.")
+    username: str | None = Field(default=None, description="SMTP login; leave empty for no authentication.")
+    password_env: str | None = Field(default=None, description="Environment variable holding the SMTP password.")
+    sender: str = Field(default="misinfo-monitor@localhost", description="From address.")
+    timeout: float = Field(default=20.0, gt=0, description="Seconds before an SMTP connection attempt fails.")
+
+
+class WebConfig(Strict):
+    host: str = Field(default="127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the web app listens on.")
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Public URL used in email links.")
+    secret_key_env: str = Field(
+        default="MISINFO_SECRET_KEY", description="Environment variable holding the session signing key."
+    )
+    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set true behind HTTPS).")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone used to show times.")
+    default_language: Literal["vi", "en"] = Field(default="vi", description="Interface language for new users.")
+
+
+class Config(Strict):
+    database: str = Field(default="var/misinfo.db", description="SQLite database file.")
+    state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
+    sources: list[SourceConfig] = Field(default_factory=list)
+    collect: CollectConfig = Field(default_factory=CollectConfig)
+    topic: TopicConfig = Field(default_factory=TopicConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+
+    # Where the file was loaded from; relative paths in the config are relative to its folder.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Config:
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.name in seen:
+                raise ValueError(f"sources[{index}].name: '{source.name}' is used twice; give each source its own name")
+            seen.add(source.name)
+        return self
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_path(self) -> Path:
+        return self.path(self.database)
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state_dir)
+
+    def secret(self, env_name: str | None) -> str | None:
+        """Read a secret from the environment variable the config names."""
+        return os.environ.get(env_name) if env_name else None
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in SOURCE_KINDS or str(part).startswith("function-"):
+            continue  # discriminated-union tag, not a key the user wrote
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format_error(err: dict[str, Any], model: type[BaseModel] | None = None) -> str:
+    key = _loc(tuple(err["loc"]))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key — remove it or check its spelling (see the configuration reference in README.md)"
+    if kind == "missing":
+        return f"{key}: required key is missing — add it"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return f"{key}.kind: must be one of {', '.join(SOURCE_KINDS)}"
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    got = err.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{key}: {msg} (got {got!r}) — fix the value's type"
+    return f"{key}: {msg}"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, parse and validate the config file; raise ConfigError with a one-line message."""
+    raw_path = path or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG
+    cfg_path = Path(raw_path)
+    if not cfg_path.exists():
+        raise ConfigError(
+            f"{cfg_path}: config file not found — create it (copy config.yaml from the project) "
+            f"or pass --config PATH / set {ENV_CONFIG}"
+        )
+    try:
+        text = cfg_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg_path}: cannot read the file ({exc}) — check permissions and UTF-8 encoding") from None
+    return parse_config(text, name=str(cfg_path), base_dir=cfg_path.resolve().parent)
+
+
+def parse_config(text: str, name: str = "config.yaml", base_dir: Path | None = None) -> Config:
+    """Validate YAML text as a Config."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{name}:{where}: {problem} — fix the YAML syntax (indentation, quotes, colons)") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: the top level must be a mapping of keys (database:, sources:, ...)")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _format_error(errors[0])
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"{name}: {first}{more}") from None
+    cfg.base_dir = base_dir or Path(".").resolve()
+    return cfg
+
+
+def iter_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, description) for every config key, for docs and the docs test."""
+    out: list[tuple[str, str]] = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        key = f"{prefix}{name}"
+        out.append((key, field.description or ""))
+        for sub in _models_of(field.annotation):
+            for sub_key in iter_keys(sub, key + "."):
+                if sub_key not in out:
+                    out.append(sub_key)
+    return out
+
+
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    """Every pydantic model inside an annotation (list[X], X | Y, Annotated[...])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(m for m in _models_of(arg) if m not in found)
+    return found

@@ -1,0 +1,171 @@
+"""Items: insert with de-duplication, sightings, evidence copies, full-text search."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from classifiers.text import content_hash, fold
+from monitor.store.db import query_one, utcnow, write
+
+
+@dataclass
+class Evidence:
+    """What was fetched: the raw body and where it came from."""
+
+    body: bytes
+    final_url: str | None = None
+    http_status: int | None = None
+    content_type: str | None = None
+    fetched_at: str | None = None
+    kind: str = "feed"  # feed | article | page | api
+
+
+@dataclass
+class NewItem:
+    """A normalised item as a connector produces it (times are store-format strings, UTC)."""
+
+    title: str
+    text: str
+    source_id: int | None = None
+    url: str | None = None
+    canonical_url: str | None = None
+    external_id: str | None = None
+    author: str | None = None
+    published_at: str | None = None
+    fetched_at: str | None = None
+    lang: str | None = None
+    html: str | None = None
+    extraction_note: str | None = None
+    simhash: int | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.text)
+
+
+def store_blob(db: sqlite_utils.Database, body: bytes) -> str:
+    """Store a body once (gzip), return its sha256."""
+    digest = hashlib.sha256(body).hexdigest()
+    db.execute(
+        "INSERT OR IGNORE INTO evidence_blobs (sha256, size, body_gz) VALUES (?, ?, ?)",
+        [digest, len(body), gzip.compress(body, compresslevel=6)],
+    )
+    return digest
+
+
+def read_blob(db: sqlite_utils.Database, sha256: str) -> bytes | None:
+    """The original bytes of an evidence body."""
+    row = db.execute("SELECT body_gz FROM evidence_blobs WHERE sha256 = ?", [sha256]).fetchone()
+    return gzip.decompress(row[0]) if row else None
+
+
+def _attach_evidence(db: sqlite_utils.Database, item_id: int, evidence: list[Evidence], now: str) -> None:
+    for ev in evidence:
+        digest = store_blob(db, ev.body)
+        db.execute(
+            "INSERT OR IGNORE INTO evidence (item_id, kind, sha256, final_url, http_status, content_type, fetched_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [item_id, ev.kind, digest, ev.final_url, ev.http_status, ev.content_type, ev.fetched_at or now],
+        )
+
+
+def find_duplicate(db: sqlite_utils.Database, item: NewItem) -> int | None:
+    """Id of an existing item with the same canonical URL, feed id (same source) or content hash."""
+    if item.canonical_url:
+        row = db.execute("SELECT id FROM items WHERE canonical_url = ?", [item.canonical_url]).fetchone()
+        if row:
+            return int(row[0])
+    if item.external_id and item.source_id is not None:
+        row = db.execute(
+            "SELECT id FROM items WHERE source_id = ? AND external_id = ?", [item.source_id, item.external_id]
+        ).fetchone()
+        if row:
+            return int(row[0])
+    row = db.execute("SELECT id FROM items WHERE content_hash = ?", [item.content_hash]).fetchone()
+    return int(row[0]) if row else None
+
+
+def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
+    """Insert an item or record a sighting of its duplicate. Returns (item_id, created)."""
+    now = utcnow()
+    with write(db):
+        existing = find_duplicate(db, item)
+        if existing is not None:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [existing, item.source_id, item.url, item.external_id, item.author, now],
+            )
+            if cur.rowcount:
+                db.execute("UPDATE items SET sightings = sightings + 1 WHERE id = ?", [existing])
+            _attach_evidence(db, existing, item.evidence, now)
+            return existing, False
+        cur = db.execute(
+            "INSERT INTO items (source_id, url, canonical_url, external_id, content_hash, title, text, html, author,"
+            " published_at, fetched_at, lang, simhash, extraction_note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item.source_id, item.url, item.canonical_url, item.external_id, item.content_hash,
+                item.title, item.text, item.html, item.author, item.published_at, item.fetched_at or now,
+                item.lang, item.simhash, item.extraction_note,
+            ],
+        )
+        item_id = int(cur.lastrowid or 0)
+        db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [item_id, item_id])
+        db.execute(
+            "INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)",
+            [item_id, fold(item.title), fold(item.text)],
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [item_id, item.source_id, item.url, item.external_id, item.author, now],
+        )
+        _attach_evidence(db, item_id, item.evidence, now)
+        return item_id, True
+
+
+def fts_query(text: str) -> str | None:
+    """Turn what a user typed into an FTS5 query: folded tokens, each quoted, all required."""
+    tokens = [t for t in fold(text).replace('"', " ").split() if any(ch.isalnum() for ch in t)]
+    if not tokens:
+        return None
+    return " ".join(f'"{t}"' for t in tokens)
+
+
+def search_items(db: sqlite_utils.Database, text: str, limit: int = 50, offset: int = 0) -> list[int]:
+    """Ids of items matching `text` (accents optional), best match first."""
+    q = fts_query(text)
+    if q is None:
+        return []
+    rows = db.execute(
+        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?", [q, limit, offset]
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def get_item(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | None:
+    """One item with its source name."""
+    return query_one(
+        db,
+        "SELECT items.*, sources.name AS source_name, sources.kind AS source_kind FROM items"
+        " LEFT JOIN sources ON sources.id = items.source_id WHERE items.id = ?",
+        [item_id],
+    )
+
+
+def item_evidence(db: sqlite_utils.Database, item_id: int) -> list[dict[str, Any]]:
+    """Evidence rows for an item (without bodies)."""
+    return list(
+        db.query(
+            "SELECT evidence.*, evidence_blobs.size FROM evidence JOIN evidence_blobs USING (sha256)"
+            " WHERE item_id = ? ORDER BY fetched_at",
+            [item_id],
+        )
+    )

@@ -1,0 +1,71 @@
+"""Sources as configured, plus their health (last success / error, back-off)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlite_utils
+
+from monitor.store.db import query_one, utcnow, write
+
+
+def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str, int]:
+    """Upsert the configured sources (pydantic models); disable rows no longer configured. name -> id."""
+    now = utcnow()
+    ids: dict[str, int] = {}
+    with write(db):
+        for src in sources:
+            cfg = src.model_dump(mode="json")
+            row = db.execute("SELECT id FROM sources WHERE name = ?", [src.name]).fetchone()
+            if row:
+                db.execute(
+                    "UPDATE sources SET kind = ?, url = ?, enabled = ?, config_json = ?, updated_at = ? WHERE id = ?",
+                    [src.kind, src.url, int(src.enabled), json.dumps(cfg, sort_keys=True), now, row[0]],
+                )
+                ids[src.name] = int(row[0])
+            else:
+                cur = db.execute(
+                    "INSERT INTO sources (name, kind, url, enabled, config_json, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [src.name, src.kind, src.url, int(src.enabled), json.dumps(cfg, sort_keys=True), now, now],
+                )
+                ids[src.name] = int(cur.lastrowid or 0)
+        configured = [s.name for s in sources]
+        placeholders = ",".join("?" for _ in configured) or "''"
+        db.execute(
+            f"UPDATE sources SET enabled = 0, updated_at = ? WHERE name NOT IN ({placeholders}) AND enabled = 1",
+            [now, *configured],
+        )
+    return ids
+
+
+def get_source(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    """A source row by name."""
+    return query_one(db, "SELECT * FROM sources WHERE name = ?", [name])
+
+
+def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Per-source health for `misinfo status`: name, kind, last_success, last_error, items_24h."""
+    rows = db.query(
+        """
+        SELECT s.name, s.kind, s.enabled, s.last_success, s.last_error, s.last_error_at, s.consecutive_failures,
+               (SELECT COUNT(*) FROM items i WHERE i.source_id = s.id
+                  AND i.fetched_at >= strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 day')) AS items_24h
+        FROM sources s ORDER BY s.name
+        """
+    )
+    return [
+        {
+            "name": r["name"],
+            "kind": r["kind"],
+            "enabled": bool(r["enabled"]),
+            "last_success": r["last_success"],
+            "last_error": r["last_error"],
+            "last_error_at": r["last_error_at"],
+            "consecutive_failures": r["consecutive_failures"],
+            "items_24h": r["items_24h"],
+        }
+        for r in rows
+    ]
