@@ -20,6 +20,7 @@ BUSY_TIMEOUT_MS = 30_000
 # A migration is applied once and recorded by name in schema_migrations; re-running is harmless.
 MIGRATION_MODULES = [
     "monitor.store.schema",
+    "monitor.store.rebuttals",
 ]
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]

@@ -1,0 +1,212 @@
+"""What every route shares: the database, the logged-in user, role checks, CSRF, rendering."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from monitor.config import Config
+from monitor.errors import PermissionDenied
+from monitor.store import connect
+from monitor.store.db import from_db_time
+from monitor.store.users import get_user_by_id, user_for_token
+from monitor.web import i18n
+
+SESSION_USER = "uid"
+SESSION_CSRF = "csrf"
+SESSION_LANG = "lang"
+SESSION_FLASH = "flash"
+
+
+class LoginRequired(Exception):
+    """An HTML page needs a logged-in user: the app redirects to /login?next=..."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class AuthRequired(Exception):
+    """An API route needs a valid bearer token: the app answers 401 JSON."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CsrfError(PermissionDenied):
+    """A POST came without a valid CSRF token."""
+
+
+def config(request: Request) -> Config:
+    """The app's Config."""
+    cfg: Config = request.app.state.cfg
+    return cfg
+
+
+def get_db(request: Request) -> Iterator[sqlite_utils.Database]:
+    """One connection per request (migrations ran at app start), closed afterwards."""
+    db = connect(config(request).database_path, migrate_now=False)
+    request.state.db = db
+    try:
+        yield db
+    finally:
+        db.conn.close()
+
+
+def _session_user(request: Request, db: sqlite_utils.Database) -> dict[str, Any] | None:
+    uid = request.session.get(SESSION_USER)
+    if uid is None:
+        return None
+    user = get_user_by_id(db, int(uid))
+    if user is None or user["disabled"]:
+        # A disabled or deleted user loses the session at the next request.
+        request.session.pop(SESSION_USER, None)
+        return None
+    return user
+
+
+def current_user(request: Request, db: sqlite_utils.Database = Depends(get_db)) -> dict[str, Any] | None:
+    """The logged-in (and not disabled) user's row, or None."""
+    if not hasattr(request.state, "user"):
+        request.state.user = _session_user(request, db)
+    user: dict[str, Any] | None = request.state.user
+    return user
+
+
+def has_role(user: dict[str, Any] | None, *roles: str) -> bool:
+    """True when the user holds one of `roles` (admin holds every role)."""
+    return bool(user) and (user["role"] == "admin" or user["role"] in roles)  # type: ignore[index]
+
+
+def require_roles(*roles: str) -> Callable[..., dict[str, Any]]:
+    """Dependency for HTML pages: the user row; redirect to login when anonymous, 403 for a wrong role.
+
+    With no roles given, any logged-in user passes.
+    """
+
+    def dependency(request: Request, user: dict[str, Any] | None = Depends(current_user)) -> dict[str, Any]:
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target)
+        if roles and not has_role(user, *roles):
+            raise PermissionDenied(
+                f"this page needs the role {' or '.join(roles)}; you are '{user['role']}' — ask an administrator"
+            )
+        return user
+
+    return dependency
+
+
+def api_user(*roles: str) -> Callable[..., dict[str, Any]]:
+    """Dependency for API routes: the bearer token's user; 401 without a valid token, 403 for a wrong role."""
+
+    def dependency(request: Request, db: sqlite_utils.Database = Depends(get_db)) -> dict[str, Any]:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthRequired("missing bearer token: send 'Authorization: Bearer <token>' (misinfo users token NAME)")
+        user = user_for_token(db, token.strip())
+        if user is None:
+            raise AuthRequired("invalid, revoked or disabled token — create a new one with `misinfo users token NAME`")
+        if roles and not has_role(user, *roles):
+            raise PermissionDenied(f"this route needs the role {' or '.join(roles)}; the token's user is '{user['role']}'")
+        request.state.user = user
+        return user
+
+    return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return str(token)
+
+
+async def verify_csrf(request: Request) -> None:
+    """Dependency for every HTML POST: the form field `csrf_token` or header `X-CSRF-Token` must match."""
+    expected = request.session.get(SESSION_CSRF)
+    sent = request.headers.get("x-csrf-token")
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()  # Starlette caches the parsed form for the route
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not expected or not sent or not hmac.compare_digest(str(expected), sent):
+        raise CsrfError("the form expired or did not come from this site — reload the page and try again")
+
+
+def flash(request: Request, message: str, kind: str = "info") -> None:
+    """Queue a message shown once on the next rendered page (kind: info, success, warning, error)."""
+    messages = list(request.session.get(SESSION_FLASH, []))
+    messages.append([kind, message])
+    request.session[SESSION_FLASH] = messages[-5:]
+
+
+def pop_flashes(request: Request) -> list[list[str]]:
+    """The queued flash messages, removed from the session."""
+    return list(request.session.pop(SESSION_FLASH, []) or [])
+
+
+def language(request: Request) -> str:
+    """The interface language: the user's choice, else the session's, else the configured default."""
+    default = config(request).web.default_language
+    user = getattr(request.state, "user", None)
+    if user:
+        return i18n.normalise(user.get("language"), default)
+    return i18n.normalise(request.session.get(SESSION_LANG), default)
+
+
+def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: str = "Asia/Ho_Chi_Minh") -> str:
+    """A stored UTC time shown in the configured time zone."""
+    if not value:
+        return ""
+    dt = from_db_time(value) if isinstance(value, str) else value
+    if dt is None:
+        return ""
+    try:
+        return dt.astimezone(ZoneInfo(tz)).strftime(fmt)
+    except ValueError:
+        return str(value)
+
+
+def render(request: Request, template_name: str, status_code: int = 200, **context: Any) -> Response:
+    """Render a template with user, csrf_token, `_`, lang, flashes and the app's filters."""
+    templates = request.app.state.templates
+    lang = language(request)
+    context.setdefault("user", getattr(request.state, "user", None))
+    context.update(
+        request=request,
+        csrf_token=csrf_token(request),
+        _=i18n.translator(lang),
+        lang=lang,
+        languages=i18n.LANGUAGE_NAMES,
+        flashes=pop_flashes(request),
+        has_role=has_role,
+        next_url=quote(request.url.path),
+    )
+    response: Response = templates.TemplateResponse(request, template_name, context, status_code=status_code)
+    return response
+
+
+def is_api(request: Request) -> bool:
+    """True for JSON API requests."""
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def is_htmx(request: Request) -> bool:
+    """True for requests htmx made (partial page updates)."""
+    return request.headers.get("hx-request") == "true"

@@ -1,0 +1,1 @@
+"""Pure claim-matching domain: text in, ranked rebuttals out (never imports `monitor`)."""
