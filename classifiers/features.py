@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.svm import SVC, LinearSVC
 
 from classifiers.text import bigrams, fold, folded_syllables, syllables
 
-Sparse = sp.csr_matrix
+# scipy ships no type information: sparse matrices are typed loosely.
+Sparse: TypeAlias = Any
 Floats = npt.NDArray[np.float64]
 
 # Item texts are cut here before featurising and encoding: the opening carries the claim, and the
@@ -37,18 +41,20 @@ def word_tokens(text: str) -> list[str]:
     return folded + bigrams(folded) + accented
 
 
-def _identity(tokens: list[str]) -> list[str]:
-    return tokens
-
-
 class LexicalFeaturizer:
     """TF-IDF over word tokens (see word_tokens) and character 2-5-grams of the folded text."""
 
-    def __init__(self, char_ngrams: tuple[int, int] = (2, 5), min_df: int = 1, char_weight: float = 1.0) -> None:
+    def __init__(
+        self, char_ngrams: tuple[int, int] = (2, 5), min_df: int = 1, char_weight: float = 1.0, cased: bool = True
+    ) -> None:
         self.char_weight = char_weight
-        self.words = TfidfVectorizer(
-            analyzer=word_tokens, sublinear_tf=True, min_df=min_df, dtype=np.float32
-        )
+        # Case-sensitive whitespace tokens (1-3-grams) keep signals folding loses: CAPS, URLs, @handles.
+        self.cased: TfidfVectorizer | None = None
+        if cased:
+            self.cased = TfidfVectorizer(
+                ngram_range=(1, 3), lowercase=False, token_pattern=r"\S+", sublinear_tf=True, dtype=np.float32
+            )
+        self.words = TfidfVectorizer(analyzer=word_tokens, sublinear_tf=True, min_df=min_df, dtype=np.float32)
         self.chars = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=char_ngrams,
@@ -62,6 +68,8 @@ class LexicalFeaturizer:
         """Learn vocabularies and IDF weights."""
         clipped = [clip(t) for t in texts]
         self.words.fit(clipped)
+        if self.cased is not None:
+            self.cased.fit(clipped)
         try:
             self.chars.fit(clipped)
         except ValueError:  # tiny corpora: no character n-gram reaches min_df
@@ -73,8 +81,10 @@ class LexicalFeaturizer:
         """Row-normalised [words | chars] TF-IDF matrix."""
         clipped = [clip(t) for t in texts]
         w = self.words.transform(clipped)
-        c = self.chars.transform(clipped) * self.char_weight
-        return sp.csr_matrix(normalize(sp.hstack([w, c]).tocsr()))
+        blocks = [w, self.chars.transform(clipped) * self.char_weight]
+        if self.cased is not None:
+            blocks.append(self.cased.transform(clipped))
+        return sp.csr_matrix(normalize(sp.hstack(blocks).tocsr()))
 
     def top_cues(self, row: Sparse, weights: Floats, k: int = 5) -> list[tuple[str, float]]:
         """The k word features of one row that push a linear model's score up the most."""
@@ -89,16 +99,6 @@ class LexicalFeaturizer:
         return [(name, round(v, 4)) for name, v in contrib[:k] if v > 0]
 
 
-def combine(lexical: Sparse, dense: npt.NDArray[Any] | None, extra: npt.NDArray[Any] | None, dense_weight: float) -> Sparse:
-    """Concatenate sparse lexical features, weighted dense embeddings and a few scalar features."""
-    blocks: list[Any] = [lexical]
-    if dense is not None and dense.shape[1]:
-        blocks.append(sp.csr_matrix(np.asarray(dense, dtype=np.float32) * dense_weight))
-    if extra is not None and extra.shape[1]:
-        blocks.append(sp.csr_matrix(np.asarray(extra, dtype=np.float32)))
-    return sp.csr_matrix(sp.hstack(blocks).tocsr())
-
-
 def keyword_hits(texts: Sequence[str], keywords: Sequence[str]) -> Floats:
     """How many distinct (folded) keywords each text contains."""
     folded_kw = [" " + " ".join(folded_syllables(k)) + " " for k in keywords if k.strip()]
@@ -107,3 +107,95 @@ def keyword_hits(texts: Sequence[str], keywords: Sequence[str]) -> Floats:
         padded = " " + " ".join(folded_syllables(clip(text))) + " "
         out[i] = sum(1 for kw in folded_kw if kw in padded)
     return out
+
+
+class CalibratedText:
+    """Stacked, calibrated text classifier.
+
+    Base models: a linear SVM on lexical TF-IDF and (when embeddings are given) an RBF SVM on the dense
+    vectors. Their out-of-fold margins, plus a few scalar features (topic or claim similarity), feed a
+    logistic regression: the stack and its Platt-style calibration in one step. On CONSTRAINT this beat
+    concatenating embeddings to TF-IDF (see docs/classification.md).
+    """
+
+    def __init__(self, c: float = 1.0, dense_c: float = 10.0, folds: int = 5, cased: bool = True) -> None:
+        self.c = c
+        self.dense_c = dense_c
+        self.folds = folds
+        self.lexical = LexicalFeaturizer(cased=cased)
+        self.lex_svm: Any = None
+        self.dense_svm: Any = None
+        self.meta: Any = None
+        self.constant: float | None = None
+        self.weights: Floats = np.zeros(0)
+        self.n_train = 0
+
+    def _lex_svm(self) -> LinearSVC:
+        return LinearSVC(C=self.c, class_weight="balanced")
+
+    def _dense_svm(self) -> SVC:
+        return SVC(C=self.dense_c, kernel="rbf", gamma="scale", class_weight="balanced")
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: npt.NDArray[Any],
+        dense: npt.NDArray[Any] | None = None,
+        extra: npt.NDArray[Any] | None = None,
+        fit_lexical: bool = True,
+    ) -> CalibratedText:
+        """Fit on labelled texts (y in {0, 1}); one class only gives a constant model."""
+        labels = np.asarray(y, dtype=np.int64)
+        self.n_train = len(labels)
+        if fit_lexical:
+            self.lexical.fit(texts)
+        counts = np.bincount(labels, minlength=2)
+        if counts.min() == 0:
+            self.constant = float(labels.mean()) if len(labels) else 0.0
+            return self
+        self.constant = None
+        x = self.lexical.transform(texts)
+        use_dense = dense is not None and dense.ndim == 2 and dense.shape[1] > 0
+        k = int(min(self.folds, counts.min()))
+        if k >= 2:
+            cv = StratifiedKFold(k, shuffle=True, random_state=0)
+            cols = [cross_val_predict(self._lex_svm(), x, labels, cv=cv, method="decision_function")]
+            if use_dense:
+                cols.append(cross_val_predict(self._dense_svm(), dense, labels, cv=cv, method="decision_function"))
+        self.lex_svm = self._lex_svm().fit(x, labels)
+        self.dense_svm = self._dense_svm().fit(dense, labels) if use_dense else None
+        if k < 2:  # too few examples of a class for folds: stack on in-sample margins
+            cols = self._margins(x, dense)
+        self.meta = LogisticRegression(C=1.0).fit(self._stack(cols, extra), labels)
+        self.weights = np.asarray(np.ravel(self.lex_svm.coef_), dtype=np.float64)
+        return self
+
+    def _margins(self, x: Sparse, dense: npt.NDArray[Any] | None) -> list[Floats]:
+        cols = [np.asarray(self.lex_svm.decision_function(x), dtype=np.float64)]
+        if self.dense_svm is not None and dense is not None:
+            cols.append(np.asarray(self.dense_svm.decision_function(dense), dtype=np.float64))
+        return cols
+
+    @staticmethod
+    def _stack(cols: list[Floats], extra: npt.NDArray[Any] | None) -> Floats:
+        blocks = [np.asarray(c, dtype=np.float64).reshape(-1, 1) for c in cols]
+        if extra is not None and np.asarray(extra).size:
+            blocks.append(np.asarray(extra, dtype=np.float64).reshape(len(blocks[0]), -1))
+        return np.hstack(blocks)
+
+    def predict_proba(
+        self, texts: Sequence[str], dense: npt.NDArray[Any] | None = None, extra: npt.NDArray[Any] | None = None
+    ) -> Floats:
+        """Probability of the positive class for each text."""
+        if self.constant is not None or self.meta is None:
+            return np.full(len(texts), self.constant or 0.0, dtype=np.float64)
+        if not len(texts):
+            return np.zeros(0, dtype=np.float64)
+        cols = self._margins(self.lexical.transform(texts), dense)
+        return np.asarray(self.meta.predict_proba(self._stack(cols, extra))[:, 1], dtype=np.float64)
+
+    def cues(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        """Top lexical cues of one text towards the positive class."""
+        if self.lex_svm is None or not len(self.weights):
+            return []
+        return self.lexical.top_cues(self.lexical.transform([text]), self.weights, k)

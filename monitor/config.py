@@ -78,6 +78,7 @@ class PressSource(SourceBase):
     allow: list[str] = Field(default_factory=list, description="Regexes an article URL must match (default: any).")
     max_pages: int = Field(default=200, ge=1, description="Stop a crawl after this many pages.")
     max_depth: int = Field(default=2, ge=0, description="How many links deep to follow from a start page.")
+    crawl_timeout: float = Field(default=1800.0, gt=0, description="Stop a crawl after this many seconds.")
 
 
 class MastodonSource(SourceBase):
@@ -141,6 +142,9 @@ class Thresholds(Strict):
     relevance: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this on-topic.")
     risk: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false.")
     suggestion: float = Field(default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score.")
+    narrative: float = Field(
+        default=0.5, ge=0, le=1, description="Attach a flag to its nearest known claim's narrative from this similarity."
+    )
 
 
 class ClassifierConfig(Strict):
@@ -155,6 +159,10 @@ class ClassifierConfig(Strict):
     batch_size: int = Field(default=32, ge=1, description="Texts encoded per batch.")
     threads: int = Field(default=0, ge=0, description="Torch CPU threads (0: let torch decide).")
     top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
+    labelled_data: str = Field(
+        default="data/labelled",
+        description="Folder of labelled CSVs (text, lang, relevant, false_claim, narrative) `misinfo train` learns from.",
+    )
 
 
 # --- digest, mail, web -----------------------------------------------------------------------------
@@ -211,6 +219,18 @@ class SmtpConfig(Strict):
     password_env: str | None = Field(default=None, description="Environment variable holding the SMTP password.")
     sender: str = Field(default="misinfo-monitor@localhost", description="From address.")
     timeout: float = Field(default=20.0, gt=0, description="Seconds before an SMTP connection attempt fails.")
+    ca_file: str | None = Field(
+        default=None, description="PEM file of the CA that signed the server certificate (private CA); default: system CAs."
+    )
+    retries: int = Field(default=2, ge=0, description="Extra attempts within one run after a failed send.")
+    retry_backoff: float = Field(
+        default=60.0, description="Wait before retrying a failed message on a later run, e.g. 1m; doubles per attempt."
+    )
+
+    @field_validator("retry_backoff", mode="before")
+    @classmethod
+    def _backoff(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class WebConfig(Strict):

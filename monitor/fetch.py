@@ -80,7 +80,9 @@ def check_url(url: str, allow_private: bool) -> None:
     """Refuse anything but http(s) to a public host (private/loopback only when allowed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(f"{url}: only http and https URLs are fetched (got scheme '{parts.scheme or 'none'}')")
+        raise FetchError(
+            f"{url}: only http and https URLs are fetched (got scheme '{parts.scheme or 'none'}')"
+        )
     if not parts.hostname:
         raise FetchError(f"{url}: the URL has no host name")
     if allow_private:
@@ -153,7 +155,10 @@ class Fetcher:
     def __init__(self, cfg: CollectConfig, client: httpx.Client | None = None, sleep: object = None) -> None:
         self.cfg = cfg
         timeout = httpx.Timeout(
-            connect=cfg.connect_timeout, read=cfg.read_timeout, write=cfg.read_timeout, pool=cfg.connect_timeout
+            connect=cfg.connect_timeout,
+            read=cfg.read_timeout,
+            write=cfg.read_timeout,
+            pool=cfg.connect_timeout,
         )
         self.client = client or httpx.Client(
             timeout=timeout,
@@ -274,7 +279,9 @@ class Fetcher:
                 if target in seen:
                     raise FetchError(f"{url}: redirect loop ({' -> '.join([*seen, target])})")
                 if len(seen) > self.cfg.max_redirects:
-                    raise FetchError(f"{url}: more than collect.max_redirects ({self.cfg.max_redirects}) redirects")
+                    raise FetchError(
+                        f"{url}: more than collect.max_redirects ({self.cfg.max_redirects}) redirects"
+                    )
                 seen.append(target)
                 current = target
                 continue

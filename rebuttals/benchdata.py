@@ -23,6 +23,8 @@ class BenchClaim:
     claim_id: str
     text: str
     title: str
+    subtitle: str = ""
+    date: str = ""
 
 
 def load_claims(path: Path) -> list[BenchClaim]:
@@ -34,7 +36,15 @@ def load_claims(path: Path) -> list[BenchClaim]:
                 continue
             try:
                 row = json.loads(line)
-                out.append(BenchClaim(str(row["vclaim_id"]), str(row.get("vclaim") or ""), str(row.get("title") or "")))
+                out.append(
+                    BenchClaim(
+                        str(row["vclaim_id"]),
+                        str(row.get("vclaim") or ""),
+                        str(row.get("title") or ""),
+                        str(row.get("subtitle") or ""),
+                        str(row.get("date") or ""),
+                    )
+                )
             except (ValueError, KeyError) as exc:
                 raise ValueError(f"{path}:{n}: not a claim line with vclaim_id/vclaim ({exc})") from None
     return out

@@ -165,7 +165,10 @@ def create_assignment(db: sqlite_utils.Database, fields: dict[str, Any], user: d
     with write(db):
         if item_id is not None and query_one(db, "SELECT id FROM items WHERE id = ?", [item_id]) is None:
             raise NotFound(f"item {item_id} does not exist")
-        if narrative_id is not None and query_one(db, "SELECT id FROM narratives WHERE id = ?", [narrative_id]) is None:
+        if (
+            narrative_id is not None
+            and query_one(db, "SELECT id FROM narratives WHERE id = ?", [narrative_id]) is None
+        ):
             raise NotFound(f"narrative {narrative_id} does not exist")
         rebuttal = query_one(db, "SELECT id, status, title FROM rebuttals WHERE id = ?", [rebuttal_id])
         if rebuttal is None:
@@ -178,7 +181,18 @@ def create_assignment(db: sqlite_utils.Database, fields: dict[str, Any], user: d
         cur = db.execute(
             "INSERT INTO assignments (item_id, narrative_id, rebuttal_id, channel, assignee_id, due_at, note,"
             " status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?)",
-            [item_id, narrative_id, rebuttal_id, channel, assignee["id"], due_at, note, user.get("id"), now, now],
+            [
+                item_id,
+                narrative_id,
+                rebuttal_id,
+                channel,
+                assignee["id"],
+                due_at,
+                note,
+                user.get("id"),
+                now,
+                now,
+            ],
         )
         new_id = int(cur.lastrowid or 0)
         audit.record(
@@ -223,7 +237,9 @@ def update_assignment(
                 [str(row["id"])],
             )
             who = last["actor"] if last else "someone else"
-            raise Conflict(f"assignment {row['id']} was already changed by {who} — reload the page and try again")
+            raise Conflict(
+                f"assignment {row['id']} was already changed by {who} — reload the page and try again"
+            )
         changes: dict[str, Any] = {}
         new_status = fields.get("status")
         if new_status is not None and new_status != row["status"]:
@@ -239,14 +255,19 @@ def update_assignment(
                 changes["published_at"] = utcnow()
         elif fields.get("published_url") and row["status"] == "published":
             changes["published_url"] = _check_url(fields["published_url"])
-        details = {k: fields[k] for k in ("channel", "due_at", "note", "assignee", "rebuttal_id") if k in fields}
-        if details and not manager:
-            # The assignee reports progress; what to publish, where and by when is the coordinator's call.
-            if set(details) - {"note"}:
-                raise PermissionDenied("only a coordinator can change the channel, due date, assignee or rebuttal")
+        details = {
+            k: fields[k] for k in ("channel", "due_at", "note", "assignee", "rebuttal_id") if k in fields
+        }
+        # The assignee reports progress; what to publish, where and by when is the coordinator's call.
+        if details and not manager and set(details) - {"note"}:
+            raise PermissionDenied(
+                "only a coordinator can change the channel, due date, assignee or rebuttal"
+            )
         if "channel" in details:
             if details["channel"] not in CHANNELS:
-                raise UsageError(f"channel '{details['channel']}' does not exist — use one of {', '.join(CHANNELS)}")
+                raise UsageError(
+                    f"channel '{details['channel']}' does not exist — use one of {', '.join(CHANNELS)}"
+                )
             changes["channel"] = details["channel"]
         if "due_at" in details:
             changes["due_at"] = parse_due(details["due_at"], str(fields.get("timezone") or DEFAULT_TZ))
@@ -258,7 +279,9 @@ def update_assignment(
             rebuttal_id = _int(details["rebuttal_id"], "rebuttal_id")
             status = query_one(db, "SELECT status FROM rebuttals WHERE id = ?", [rebuttal_id])
             if status is None or status["status"] != "approved":
-                raise UsageError(f"rebuttal {rebuttal_id} is not approved: only approved rebuttals can be assigned")
+                raise UsageError(
+                    f"rebuttal {rebuttal_id} is not approved: only approved rebuttals can be assigned"
+                )
             changes["rebuttal_id"] = rebuttal_id
         changes = {k: v for k, v in changes.items() if row.get(k) != v}
         if not changes:
@@ -269,7 +292,9 @@ def update_assignment(
             [*changes.values(), utcnow(), row["id"], row["version"]],
         )
         if cur.rowcount != 1:
-            raise Conflict(f"assignment {row['id']} was changed at the same time — reload the page and try again")
+            raise Conflict(
+                f"assignment {row['id']} was changed at the same time — reload the page and try again"
+            )
         audit.record(
             db,
             _actor(user),
@@ -289,3 +314,36 @@ def due_soon(db: sqlite_utils.Database, within: timedelta = timedelta(days=1)) -
         for row in list_assignments(db)
         if row["status"] in OPEN_STATUSES and row["due_at"] is not None and row["due_at"] <= limit
     ]
+
+
+def assignable_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Active users who can receive an assignment: id, username, role, email."""
+    return list(db.query("SELECT id, username, role, email FROM users WHERE disabled = 0 ORDER BY username"))
+
+
+def list_narratives(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Narratives with their rebuttal, for choosing what an assignment answers."""
+    return list(db.query("SELECT id, name, rebuttal_id FROM narratives ORDER BY name, id"))
+
+
+def rebuttals_for_item(db: sqlite_utils.Database, item_id: int) -> list[int]:
+    """Approved rebuttals linked to or suggested for an item, linked first: the likely answer to assign."""
+    rows = db.query(
+        """
+        SELECT rebuttal_id FROM (
+            SELECT l.rebuttal_id, 0 AS pri, -COALESCE(l.score, 1) AS rank FROM links l WHERE l.item_id = :item
+            UNION ALL
+            SELECT s.rebuttal_id, 1 AS pri, s.rank FROM suggestions s WHERE s.item_id = :item
+        ) x JOIN rebuttals r ON r.id = x.rebuttal_id AND r.status = 'approved'
+        ORDER BY pri, rank
+        """,
+        {"item": int(item_id)},
+    )
+    return list(dict.fromkeys(int(r["rebuttal_id"]) for r in rows))
+
+
+def approved_rebuttal_choices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Approved rebuttals (id, title, language) for the assignment form's list."""
+    return list(
+        db.query("SELECT id, title, language FROM rebuttals WHERE status = 'approved' ORDER BY title, id")
+    )

@@ -21,6 +21,10 @@ BUSY_TIMEOUT_MS = 30_000
 MIGRATION_MODULES = [
     "monitor.store.schema",
     "monitor.store.rebuttals",
+    "monitor.store.collect",
+    "monitor.store.users",
+    "monitor.store.queue",
+    "monitor.store.mail",
 ]
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -88,7 +92,11 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     applied: list[str] = []
+    # Read without a lock first: connections opened per web request must not queue behind writers.
+    done_names = {row[0] for row in db.execute("SELECT name FROM schema_migrations").fetchall()}
     for name, fn in migrations():
+        if name in done_names:
+            continue
         with write(db):
             done = db.execute("SELECT 1 FROM schema_migrations WHERE name = ?", [name]).fetchone()
             if done:

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -114,12 +113,18 @@ def api_user(*roles: str) -> Callable[..., dict[str, Any]]:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthRequired("missing bearer token: send 'Authorization: Bearer <token>' (misinfo users token NAME)")
+            raise AuthRequired(
+                "missing bearer token: send 'Authorization: Bearer <token>' (misinfo users token NAME)"
+            )
         user = user_for_token(db, token.strip())
         if user is None:
-            raise AuthRequired("invalid, revoked or disabled token — create a new one with `misinfo users token NAME`")
+            raise AuthRequired(
+                "invalid, revoked or disabled token — create a new one with `misinfo users token NAME`"
+            )
         if roles and not has_role(user, *roles):
-            raise PermissionDenied(f"this route needs the role {' or '.join(roles)}; the token's user is '{user['role']}'")
+            raise PermissionDenied(
+                f"this route needs the role {' or '.join(roles)}; the token's user is '{user['role']}'"
+            )
         request.state.user = user
         return user
 
@@ -196,7 +201,6 @@ def render(request: Request, template_name: str, status_code: int = 200, **conte
         languages=i18n.LANGUAGE_NAMES,
         flashes=pop_flashes(request),
         has_role=has_role,
-        next_url=quote(request.url.path),
     )
     response: Response = templates.TemplateResponse(request, template_name, context, status_code=status_code)
     return response

@@ -33,7 +33,9 @@ def load_catalogues(locales_dir: Path = LOCALES_DIR) -> dict[str, dict[str, str]
                 if not message.id or not message.string or message.fuzzy:
                     continue
                 if isinstance(message.id, tuple):  # plural forms: keep the singular pair
-                    out[lang][message.id[0]] = message.string[0] if isinstance(message.string, tuple) else message.string
+                    out[lang][message.id[0]] = (
+                        message.string[0] if isinstance(message.string, tuple) else message.string
+                    )
                 else:
                     out[lang][message.id] = str(message.string)
     return out

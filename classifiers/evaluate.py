@@ -1,0 +1,140 @@
+"""Evaluation: metrics at thresholds, cross-validated scores, precision-recall curves, the benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import (
+    average_precision_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+)
+from sklearn.model_selection import StratifiedKFold
+
+from classifiers.relevance import RelevanceModel, Topic
+from classifiers.risk import KnownClaims, RiskModel
+from classifiers.train import Example, relevance_rows, risk_rows
+
+Vectors = npt.NDArray[np.float32]
+Floats = npt.NDArray[np.float64]
+
+
+def binary_metrics(
+    y_true: Sequence[int] | npt.NDArray[Any], scores: Sequence[float] | Floats, threshold: float
+) -> dict[str, float]:
+    """Precision, recall, F1 of `score >= threshold`, plus average precision and counts."""
+    y = np.asarray(y_true, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    pred = (s >= threshold).astype(np.int64)
+    out: dict[str, float] = {
+        "threshold": threshold,
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+        "precision": round(float(precision_score(y, pred, zero_division=0)), 4),
+        "recall": round(float(recall_score(y, pred, zero_division=0)), 4),
+        "f1": round(float(f1_score(y, pred, zero_division=0)), 4),
+    }
+    if 0 < y.sum() < len(y):
+        out["average_precision"] = round(float(average_precision_score(y, s)), 4)
+    return out
+
+
+def cross_validated(
+    examples: Sequence[Example],
+    vectors: Vectors,
+    topic: Topic,
+    claims: KnownClaims,
+    folds: int = 5,
+    seed: int = 13,
+) -> dict[str, tuple[npt.NDArray[np.int64], Floats]]:
+    """Out-of-fold (labels, scores) for relevance and risk, trained the way train_bundle trains."""
+    texts = [ex.text for ex in examples]
+    out: dict[str, tuple[npt.NDArray[np.int64], Floats]] = {}
+    for name, (idx, y) in (("relevance", relevance_rows(examples)), ("risk", risk_rows(examples))):
+        labels = np.asarray(y, dtype=np.int64)
+        scores = np.zeros(len(idx), dtype=np.float64)
+        k = int(min(folds, np.bincount(labels, minlength=2).min()))
+        if k < 2:
+            continue
+        for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(
+            np.zeros(len(idx)), labels
+        ):
+            tr = [idx[i] for i in train]
+            te = [idx[i] for i in test]
+            if name == "relevance":
+                rel = RelevanceModel().fit([texts[i] for i in tr], vectors[tr], topic, labels[train])
+                scores[test] = rel.score([texts[i] for i in te], vectors[te], topic).probability
+            else:
+                risk = RiskModel().fit([texts[i] for i in tr], vectors[tr], claims, labels[train])
+                scores[test] = risk.score([texts[i] for i in te], vectors[te], claims).probability
+        out[name] = (labels, scores)
+    return out
+
+
+def plot_pr(
+    curves: dict[str, tuple[npt.NDArray[np.int64], Floats]], thresholds: dict[str, float], out_png: Path
+) -> Path:
+    """Save precision-recall curves (one per name) with each operating threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
+    for name, (y, s) in curves.items():
+        if not 0 < int(np.sum(y)) < len(y):
+            continue
+        precision, recall, cut = precision_recall_curve(y, s)
+        ap = average_precision_score(y, s)
+        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+        t = thresholds.get(name)
+        if t is not None and len(cut):
+            i = int(np.clip(np.searchsorted(cut, t), 0, len(cut) - 1))
+            ax.scatter([recall[i]], [precision[i]], marker="o", zorder=3)
+            ax.annotate(f"t={t:.2f}", (recall[i], precision[i]), textcoords="offset points", xytext=(5, -12))
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    ax.set_title("Precision-recall (cross-validated)")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
+    return out_png
+
+
+def benchmark(
+    train_texts: Sequence[str],
+    train_y: Sequence[int],
+    test_texts: Sequence[str],
+    test_y: Sequence[int],
+    train_vectors: Vectors | None = None,
+    test_vectors: Vectors | None = None,
+) -> dict[str, float]:
+    """Train the risk classifier on one labelled set and report weighted F1 etc. on another."""
+    model = RiskModel().fit(
+        train_texts, train_vectors, KnownClaims.none(), np.asarray(train_y, dtype=np.int64)
+    )
+    prob = model.score(test_texts, test_vectors, KnownClaims.none()).probability
+    y = np.asarray(test_y, dtype=np.int64)
+    pred = (prob >= 0.5).astype(np.int64)
+    return {
+        "f1_weighted": round(float(f1_score(y, pred, average="weighted")), 4),
+        "f1_positive": round(float(f1_score(y, pred, zero_division=0)), 4),
+        "precision": round(float(precision_score(y, pred, zero_division=0)), 4),
+        "recall": round(float(recall_score(y, pred, zero_division=0)), 4),
+        "average_precision": round(float(average_precision_score(y, prob)), 4)
+        if 0 < y.sum() < len(y)
+        else 0.0,
+        "n_train": len(train_texts),
+        "n_test": len(test_texts),
+    }

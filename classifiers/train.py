@@ -1,0 +1,188 @@
+"""Training data, training, and versioned model bundles saved with a JSON model card."""
+
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+
+from classifiers.relevance import RelevanceModel, Topic
+from classifiers.risk import KnownClaims, RiskModel
+
+Vectors = npt.NDArray[np.float32]
+
+BUNDLE_FILE = "model.joblib"
+CARD_FILE = "card.json"
+SEED_COLUMNS = ("text", "lang", "relevant", "false_claim", "narrative")
+
+
+@dataclass
+class Example:
+    """One labelled text. A label left as None is unknown (e.g. off-topic dismissals say nothing of risk)."""
+
+    text: str
+    relevant: int | None
+    false_claim: int | None
+    lang: str = ""
+    narrative: str = ""
+    origin: str = "seed"  # seed | decision
+    item_id: int | None = None
+
+
+def _flag(value: str, where: str) -> int | None:
+    value = value.strip()
+    if value == "":
+        return None
+    if value not in ("0", "1"):
+        raise ValueError(f"{where}: expected 0 or 1, got {value!r}")
+    return int(value)
+
+
+def load_seed(folder: Path) -> list[Example]:
+    """Every labelled CSV under `folder` (columns: text, lang, relevant, false_claim, narrative)."""
+    out: list[Example] = []
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("text", "relevant", "false_claim") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(SEED_COLUMNS)}"
+                )
+            for line, row in enumerate(reader, start=2):
+                text = (row.get("text") or "").strip()
+                if not text:
+                    continue
+                where = f"{path.name}:{line}"
+                out.append(
+                    Example(
+                        text=text,
+                        relevant=_flag(row.get("relevant") or "", where),
+                        false_claim=_flag(row.get("false_claim") or "", where),
+                        lang=(row.get("lang") or "").strip(),
+                        narrative=(row.get("narrative") or "").strip(),
+                    )
+                )
+    return out
+
+
+@dataclass
+class ModelBundle:
+    """Relevance and risk models trained together for one encoder, under one version."""
+
+    version: str
+    encoder_id: str
+    relevance: RelevanceModel
+    risk: RiskModel
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable, unique model version: v20261126-043012-3fa9."""
+    moment = now or datetime.now(UTC)
+    return f"v{moment.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def _labels(
+    examples: Sequence[Example], attr: str, where: Sequence[bool] | None = None
+) -> tuple[list[int], list[int]]:
+    idx: list[int] = []
+    y: list[int] = []
+    for i, ex in enumerate(examples):
+        value = getattr(ex, attr)
+        if value is None or (where is not None and not where[i]):
+            continue
+        idx.append(i)
+        y.append(int(value))
+    return idx, y
+
+
+def risk_rows(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
+    """Rows the risk model learns from: on-topic (or unknown topic) texts with a false-claim label."""
+    on_topic = [ex.relevant != 0 for ex in examples]
+    return _labels(examples, "false_claim", on_topic)
+
+
+def relevance_rows(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
+    """Rows the relevance model learns from."""
+    return _labels(examples, "relevant")
+
+
+def train_bundle(
+    examples: Sequence[Example],
+    vectors: Vectors,
+    topic: Topic,
+    claims: KnownClaims,
+    encoder_id: str,
+    version: str | None = None,
+) -> ModelBundle:
+    """Train relevance and risk on labelled examples (vectors: one row per example, from `encoder_id`)."""
+    texts = [ex.text for ex in examples]
+    rel_idx, rel_y = relevance_rows(examples)
+    risk_idx, risk_y = risk_rows(examples)
+    if len(set(rel_y)) < 2 or len(set(risk_y)) < 2:
+        raise ValueError(
+            f"training needs both classes for relevance and risk (got relevance {sorted(set(rel_y))}, "
+            f"risk {sorted(set(risk_y))}); add labelled examples under data/labelled/"
+        )
+    relevance = RelevanceModel().fit(
+        [texts[i] for i in rel_idx], vectors[rel_idx], topic, np.asarray(rel_y, dtype=np.int64)
+    )
+    risk = RiskModel().fit(
+        [texts[i] for i in risk_idx], vectors[risk_idx], claims, np.asarray(risk_y, dtype=np.int64)
+    )
+    ver = version or new_version()
+    card: dict[str, Any] = {
+        "version": ver,
+        "encoder_model_id": encoder_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": {
+            "examples": len(examples),
+            "seed": sum(1 for ex in examples if ex.origin == "seed"),
+            "decisions": sum(1 for ex in examples if ex.origin == "decision"),
+            "relevance": {"n": len(rel_y), "positive": int(sum(rel_y))},
+            "risk": {"n": len(risk_y), "positive": int(sum(risk_y))},
+            "languages": _count(ex.lang or "?" for ex in examples),
+            "known_claims": len(claims),
+        },
+        "features": "TF-IDF folded syllables + bigrams + char 2-5-grams, dense embedding, topic/claim similarity",
+        "classifier": "LinearSVC (class_weight=balanced) + Platt scaling (CalibratedClassifierCV, sigmoid)",
+    }
+    return ModelBundle(ver, encoder_id, relevance, risk, card)
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return out
+
+
+def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
+    """Write model.joblib and card.json into `folder` (created); return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle, folder / BUNDLE_FILE, compress=3)
+    write_card(bundle, folder)
+    return folder
+
+
+def write_card(bundle: ModelBundle, folder: Path) -> None:
+    """(Re)write the model card next to the model."""
+    (folder / CARD_FILE).write_text(json.dumps(bundle.card, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def load_bundle(folder: Path) -> ModelBundle:
+    """Load a bundle saved by save_bundle."""
+    obj = joblib.load(folder / BUNDLE_FILE)
+    if not isinstance(obj, ModelBundle):
+        raise ValueError(f"{folder / BUNDLE_FILE} is not a model bundle")
+    return obj

@@ -1,0 +1,243 @@
+"""Training and evaluation of the classifier from seed data plus analysts' decisions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.embed import Encoder
+from classifiers.evaluate import binary_metrics, cross_validated, plot_pr
+from classifiers.features import clip
+from classifiers.train import Example, ModelBundle, load_seed, save_bundle, train_bundle, write_card
+from monitor.config import Config
+from monitor.errors import ModelError
+from monitor.store import scores as store
+from monitor.store.embeddings import encode_cached
+
+log = logging.getLogger(__name__)
+
+REPO_SEED = Path(__file__).resolve().parent.parent / "data" / "labelled"
+# Decisions on items whose id is a multiple of this are held out: the same ones every time, so two
+# models are always compared on the same examples.
+HOLD_OUT_EVERY = 5
+
+Step = Callable[[str], None]
+
+
+def seed_folder(cfg: Config) -> Path:
+    """The labelled data folder from config, or the project's seed data when that folder is absent."""
+    folder = cfg.path(cfg.classifier.labelled_data)
+    return folder if folder.is_dir() else REPO_SEED
+
+
+def decision_examples(db: Any) -> list[Example]:
+    """Analysts' decisions as labels: linked/escalated = false claim; accurate = not; off_topic = not relevant."""
+    out = []
+    for row in store.training_decisions(db):
+        state, reason = row["state"], row["dismiss_reason"]
+        if state in ("linked", "escalated"):
+            relevant, false_claim = 1, 1
+        elif reason == "accurate":
+            relevant, false_claim = 1, 0
+        else:  # off_topic: says nothing about whether the text is false
+            relevant, false_claim = 0, None
+        out.append(
+            Example(
+                text=clip(row["text"] or ""),
+                relevant=relevant,
+                false_claim=false_claim,
+                lang=row["lang"] or "",
+                origin="decision",
+                item_id=int(row["item_id"]),
+            )
+        )
+    return out
+
+
+def split_decisions(decisions: Sequence[Example]) -> tuple[list[Example], list[Example]]:
+    """(training, held-out) decisions."""
+    held = [d for d in decisions if d.item_id is not None and d.item_id % HOLD_OUT_EVERY == 0]
+    return [d for d in decisions if d not in held], held
+
+
+def held_out_score(
+    bundle: ModelBundle, examples: Sequence[Example], vectors: Any, topic: Any, claims: Any, t: Any
+) -> float | None:
+    """Mean accuracy at the configured thresholds over the held-out labels (relevance and risk)."""
+    if not examples:
+        return None
+    texts = [ex.text for ex in examples]
+    rel = bundle.relevance.score(texts, vectors, topic).probability
+    risk = bundle.risk.score(texts, vectors, claims).probability
+    hits: list[float] = []
+    for i, ex in enumerate(examples):
+        if ex.relevant is not None:
+            hits.append(float((rel[i] >= t.relevance) == bool(ex.relevant)))
+        if ex.false_claim is not None:
+            hits.append(float((risk[i] >= t.risk) == bool(ex.false_claim)))
+    return float(np.mean(hits)) if hits else None
+
+
+@dataclass
+class TrainReport:
+    """What `misinfo train` did."""
+
+    version: str
+    activated: bool
+    message: str
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def train_models(
+    cfg: Config,
+    db: Any,
+    progress: Step | None = None,
+    encoder: Encoder | None = None,
+    force: bool = False,
+    cross_validate: bool = True,
+    data_dir: Path | None = None,
+) -> TrainReport:
+    """Train from the labelled data + decisions; activate the new model unless it is worse on held-out decisions."""
+    from monitor.classify import get_encoder, known_claims, load_active, model_kind, topic_of
+
+    step = progress or (lambda _msg: None)
+    if encoder is None:
+        encoder, _ = get_encoder(cfg, db)
+    folder = data_dir or seed_folder(cfg)
+    try:
+        seed = load_seed(folder)
+    except ValueError as exc:
+        raise ModelError(f"labelled data: {exc}") from None
+    train_dec, held = split_decisions(decision_examples(db))
+    examples = seed + train_dec
+    if not examples:
+        raise ModelError(
+            f"no labelled examples in {folder} — set classifier.labelled_data to a folder of CSVs"
+        )
+    step(f"encoding {len(examples)} training texts with {encoder.model_id}")
+    bs = cfg.classifier.batch_size
+    vectors = encode_cached(db, encoder, [ex.text for ex in examples], bs)
+    topic = topic_of(cfg, db, encoder)
+    claims = known_claims(db, encoder, bs)
+    step(f"training on {len(seed)} seed example(s) and {len(train_dec)} decision(s)")
+    try:
+        bundle = train_bundle(examples, vectors, topic, claims, encoder.model_id)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    t = cfg.classifier.thresholds
+    card = bundle.card
+    card["data"]["folder"] = str(folder)
+    card["data"]["held_out_decisions"] = len(held)
+    card["thresholds"] = {"relevance": t.relevance, "risk": t.risk, "narrative": t.narrative}
+    if cross_validate:
+        step("cross-validating (5 folds)")
+        card["metrics"] = {"cross_validated": cv_metrics(examples, vectors, topic, claims, cfg)[0]}
+    kind = model_kind(encoder.model_id)
+    current = load_active(cfg, db, encoder)
+    activate, why = True, "no active model"
+    if held and current is not None:
+        hv = encode_cached(db, encoder, [ex.text for ex in held], bs)
+        new_s = held_out_score(bundle, held, hv, topic, claims, t)
+        cur_s = held_out_score(current, held, hv, topic, claims, t)
+        card.setdefault("metrics", {})["held_out"] = {
+            "n": len(held),
+            "new": new_s,
+            "current": cur_s,
+            "current_version": current.version,
+        }
+        activate = new_s is None or cur_s is None or new_s >= cur_s
+        why = (
+            f"held-out accuracy {new_s:.3f} vs current {cur_s:.3f}"
+            if new_s is not None and cur_s is not None
+            else "no held-out labels"
+        )
+    elif current is not None:
+        why = "no held-out decisions yet to compare on"
+    if force and not activate:
+        activate, why = True, why + "; --force"
+    card["activated"] = activate
+    card["activation_reason"] = why
+    path = save_bundle(bundle, cfg.state_path / "models" / bundle.version)
+    store.register_model(db, kind, bundle.version, str(path), card, activate)
+    msg = f"model {bundle.version} {'activated' if activate else 'kept inactive (worse than the current model)'}: {why}"
+    log.info("train: %s", msg)
+    return TrainReport(bundle.version, activate, msg, card)
+
+
+def cv_metrics(
+    examples: Sequence[Example], vectors: Any, topic: Any, claims: Any, cfg: Config
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Cross-validated metrics at the thresholds, and the (labels, scores) curves behind them."""
+    t = cfg.classifier.thresholds
+    curves = cross_validated(examples, vectors, topic, claims)
+    metrics = {name: binary_metrics(y, s, getattr(t, name)) for name, (y, s) in curves.items()}
+    return metrics, curves
+
+
+def evaluate_models(
+    cfg: Config,
+    db: Any,
+    out_png: Path | None = None,
+    encoder: Encoder | None = None,
+    progress: Step | None = None,
+) -> dict[str, Any]:
+    """Precision, recall and F1 at the thresholds (cross-validated on the labelled data, and the active
+    model on held-out decisions) and a precision-recall curve PNG."""
+    from monitor.classify import ensure_model, get_encoder, known_claims, topic_of
+
+    step = progress or (lambda _msg: None)
+    if encoder is None:
+        encoder, _ = get_encoder(cfg, db)
+    train_dec, held = split_decisions(decision_examples(db))
+    examples = load_seed(seed_folder(cfg)) + train_dec
+    bs = cfg.classifier.batch_size
+    step(f"encoding {len(examples)} labelled texts")
+    vectors = encode_cached(db, encoder, [ex.text for ex in examples], bs)
+    topic = topic_of(cfg, db, encoder)
+    claims = known_claims(db, encoder, bs)
+    step("cross-validating (5 folds)")
+    metrics, curves = cv_metrics(examples, vectors, topic, claims, cfg)
+    result: dict[str, Any] = {
+        "encoder": encoder.model_id,
+        "cross_validated": metrics,
+        "n_examples": len(examples),
+    }
+    bundle, _ = ensure_model(cfg, db, encoder)
+    result["active_version"] = bundle.version
+    if held:
+        hv = encode_cached(db, encoder, [ex.text for ex in held], bs)
+        texts = [ex.text for ex in held]
+        rel = bundle.relevance.score(texts, hv, topic).probability
+        risk = bundle.risk.score(texts, hv, claims).probability
+        t = cfg.classifier.thresholds
+        ho: dict[str, Any] = {"n": len(held)}
+        ri = [i for i, ex in enumerate(held) if ex.relevant is not None]
+        ki = [i for i, ex in enumerate(held) if ex.false_claim is not None]
+        if ri:
+            ho["relevance"] = binary_metrics([held[i].relevant or 0 for i in ri], rel[ri], t.relevance)
+        if ki:
+            ho["risk"] = binary_metrics([held[i].false_claim or 0 for i in ki], risk[ki], t.risk)
+        result["held_out_decisions"] = ho
+    if out_png is not None:
+        t = cfg.classifier.thresholds
+        plot_pr(curves, {"relevance": t.relevance, "risk": t.risk}, out_png)
+        result["png"] = str(out_png)
+    return result
+
+
+def update_active_card(cfg: Config, db: Any, encoder: Encoder, extra: dict[str, Any]) -> None:
+    """Merge evaluation figures into the active model's card (file and registry)."""
+    from monitor.classify import load_active, model_kind
+
+    bundle = load_active(cfg, db, encoder)
+    row = store.active_model(db, model_kind(encoder.model_id))
+    if bundle is None or row is None:
+        return
+    bundle.card.setdefault("metrics", {}).update(extra)
+    write_card(bundle, Path(row["path"]))
+    store.update_card(db, model_kind(encoder.model_id), bundle.version, bundle.card)

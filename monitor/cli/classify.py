@@ -1,0 +1,224 @@
+"""`misinfo classify`, `misinfo train`, `misinfo eval` and `misinfo bench classify`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.cli.context import app
+from monitor.errors import ImportFileError, UsageError
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run's figures as one JSON object.")
+@click.pass_context
+def classify(ctx: click.Context, as_json: bool) -> None:
+    """Score every item not yet scored by the active model; flag those above the thresholds.
+
+    Incremental and safe to re-run: items already scored by the active model version are skipped.
+    Trains a first model from the seed data if none exists yet.
+
+    \b
+    Example:
+      misinfo classify
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from monitor.classify import run_classify
+
+    a = app(ctx)
+    cfg, db = a.config, a.db
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("classifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json or not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("classify", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = run_classify(cfg, db, progress=on_progress)
+    if report.fallback_reason:
+        click.echo(f"warning: {report.fallback_reason}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.__dict__, ensure_ascii=False))
+        return
+    click.echo(report.summary())
+
+
+@click.command()
+@click.option(
+    "--force", is_flag=True, help="Activate the new model even if it is worse on held-out decisions."
+)
+@click.option("--no-cv", is_flag=True, help="Skip cross-validated metrics in the model card (faster).")
+@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+@click.pass_context
+def train(ctx: click.Context, force: bool, no_cv: bool, as_json: bool) -> None:
+    """Retrain relevance and risk from the labelled data plus analysts' decisions.
+
+    The new model is saved under state_dir/models/<version>/ with a model card (card.json) and becomes
+    active only if it is not worse than the current one on held-out decisions.
+
+    \b
+    Example:
+      misinfo train
+      misinfo train --force
+    """
+    from monitor.classify import train_models
+
+    a = app(ctx)
+
+    def step(msg: str) -> None:
+        if not as_json:
+            click.echo(f"  {msg}", err=True)
+
+    report = train_models(a.config, a.db, step, force=force, cross_validate=not no_cv)
+    if as_json:
+        click.echo(json.dumps(report.card, ensure_ascii=False, indent=2))
+        return
+    click.echo(report.message)
+    for name, m in report.card.get("metrics", {}).get("cross_validated", {}).items():
+        click.echo(
+            f"  {name:<10} precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  (cross-validated, n={m['n']})"
+        )
+
+
+@click.command(name="eval")
+@click.option(
+    "--out",
+    "out_png",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to save the precision-recall curve PNG (default: state_dir/reports/pr-curve.png).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print all figures as one JSON object.")
+@click.pass_context
+def eval_(ctx: click.Context, out_png: str | None, as_json: bool) -> None:
+    """Precision, recall and F1 at the configured thresholds, and a precision-recall curve PNG.
+
+    Figures are cross-validated on the labelled data (plus decisions), and measured for the active
+    model on held-out analysts' decisions when there are any.
+
+    \b
+    Example:
+      misinfo eval --out pr.png
+    """
+    from monitor.classify import evaluate_models
+
+    a = app(ctx)
+    cfg = a.config
+    png = Path(out_png) if out_png else cfg.state_path / "reports" / "pr-curve.png"
+    result = evaluate_models(cfg, a.db, png)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"Active model {result['active_version']} on {result['encoder']}; {result['n_examples']} labelled examples"
+    )
+    for scope in ("cross_validated", "held_out_decisions"):
+        for name, m in result.get(scope, {}).items():
+            if isinstance(m, dict):
+                click.echo(
+                    f"  {scope:<19} {name:<10} threshold {m['threshold']:.2f}  precision {m['precision']:.3f}  "
+                    f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  n={m['n']}"
+                )
+    click.echo(f"Precision-recall curve: {result['png']}")
+
+
+def read_labelled_csv(path: str, text_col: str, label_col: str, positive: str) -> tuple[list[str], list[int]]:
+    """Texts and 0/1 labels from a CSV; errors name the file, the row and the fix."""
+    csv.field_size_limit(10_000_000)
+    texts: list[str] = []
+    labels: list[int] = []
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            for col in (text_col, label_col):
+                if col not in cols:
+                    raise ImportFileError(
+                        f"{path}: no column '{col}' (columns: {', '.join(cols)}) — pass --text-col/--label-col"
+                    )
+            for row in reader:
+                texts.append(row[text_col] or "")
+                labels.append(int((row[label_col] or "").strip() == positive))
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read ({exc})") from None
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 — convert the file to UTF-8") from None
+    if not texts:
+        raise ImportFileError(f"{path}: no rows")
+    return texts, labels
+
+
+@click.command(name="classify")
+@click.option(
+    "--train",
+    "train_csv",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Training CSV (repeatable).",
+)
+@click.option(
+    "--test", "test_csv", required=True, type=click.Path(exists=True, dir_okay=False), help="Test CSV."
+)
+@click.option("--text-col", default="text", show_default=True, help="Column holding the text.")
+@click.option("--label-col", default="label", show_default=True, help="Column holding the label.")
+@click.option("--positive", required=True, help="Label value meaning 'false claim' (e.g. fake).")
+@click.option("--json", "as_json", is_flag=True, help="Print figures; the last line is one JSON object.")
+def bench_classify(
+    train_csv: tuple[str, ...], test_csv: str, text_col: str, label_col: str, positive: str, as_json: bool
+) -> None:
+    """Train the risk classifier on labelled CSVs and report weighted F1, precision, recall on a test CSV.
+
+    Lexical model only (TF-IDF word + character n-grams, calibrated linear SVM); no database needed.
+
+    \b
+    Example:
+      misinfo bench classify --train ../shared/benchmarks/constraint-2021-covid-en/Constraint_Train.csv \\
+        --test ../shared/benchmarks/constraint-2021-covid-en/Constraint_Val.csv \\
+        --text-col tweet --label-col label --positive fake --json
+    """
+    from classifiers.evaluate import benchmark
+
+    texts: list[str] = []
+    labels: list[int] = []
+    for path in train_csv:
+        t, y = read_labelled_csv(path, text_col, label_col, positive)
+        texts += t
+        labels += y
+    test_texts, test_labels = read_labelled_csv(test_csv, text_col, label_col, positive)
+    if len(set(labels)) < 2:
+        raise UsageError(
+            f"the training data has only one class — is --positive '{positive}' a value of {label_col}?"
+        )
+    figures: dict[str, Any] = benchmark(texts, labels, test_texts, test_labels)
+    if not as_json:
+        for key, value in figures.items():
+            click.echo(f"{key}: {value}")
+        return
+    for key, value in figures.items():
+        click.echo(f"{key}: {value}", err=True)
+    sys.stdout.write(json.dumps(figures) + "\n")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(classify)
+    cli.add_command(train)
+    cli.add_command(eval_)
+    bench = cli.commands.get("bench")
+    if isinstance(bench, click.Group):
+        bench.add_command(bench_classify)

@@ -1,0 +1,215 @@
+"""The collect stage: run each enabled source's connector and store its items, one source never stopping another."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from monitor.config import Config
+from monitor.errors import MonitorError, NotFound
+from monitor.fetch import Fetcher
+from monitor.sources import REGISTRY
+from monitor.sources.base import SourceRun
+from monitor.store import collect as store
+from monitor.store.db import utcnow, write
+from monitor.store.items import NewItem, add_item
+from monitor.store.sources import sync_sources
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 3600.0  # a lease outlives any sane pass; a dead owner on this host is detected at once
+
+# progress(event, source_name, detail): "start", "item", "done"; the CLI draws a bar from it.
+ProgressFn = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass
+class SourceResult:
+    """What one pass over one source did."""
+
+    name: str
+    kind: str
+    status: str = "ok"  # ok | not_modified | error | skipped
+    new: int = 0
+    seen: int = 0
+    bytes: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    new_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CollectReport:
+    """Per-source results of a collection run."""
+
+    sources: list[SourceResult] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.sources)
+
+    @property
+    def seen(self) -> int:
+        return sum(s.seen for s in self.sources)
+
+    @property
+    def failed(self) -> list[SourceResult]:
+        return [s for s in self.sources if s.status == "error"]
+
+    @property
+    def new_ids(self) -> list[int]:
+        return [i for s in self.sources for i in s.new_ids]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary."""
+        return {
+            "new": self.new,
+            "seen": self.seen,
+            "sources": [{k: v for k, v in vars(s).items() if k != "new_ids"} for s in self.sources],
+        }
+
+
+def store_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
+    """Store one item with its cluster in one transaction: a kill between items loses nothing, doubles nothing."""
+    assert item.source_id is not None
+    with write(db):
+        known = store.seen_in_source(
+            db, item.source_id, item.external_id, item.canonical_url, item.content_hash
+        )
+        if known is not None:
+            return known, False
+        item_id, created = add_item(db, item)
+        if created:
+            store.assign_cluster(db, item_id, f"{item.title}\n{item.text}")
+        return item_id, created
+
+
+def due(row: dict[str, Any]) -> bool:
+    """Whether a source is out of its failure back-off."""
+    after = row.get("next_attempt_after")
+    return not after or str(after) <= utcnow()
+
+
+def collect_source(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    src: Any,
+    source_id: int,
+    fetcher: Fetcher,
+    progress: ProgressFn | None,
+) -> SourceResult:
+    """One pass over one source. Errors end up on the source's row, never raised."""
+    result = SourceResult(name=src.name, kind=src.kind)
+    connector = REGISTRY.get(src.kind)
+    state = store.source_state(db, source_id)
+    run = SourceRun(
+        cfg=cfg,
+        source=src,
+        source_id=source_id,
+        fetcher=fetcher,
+        etag=state.get("etag"),
+        last_modified=state.get("last_modified"),
+        db=db,
+    )
+    log_id = store.start_fetch(db, source_id)
+    if progress:
+        progress("start", src.name, {})
+    try:
+        if connector is None:
+            raise MonitorError(f"no connector for kind '{src.kind}'")
+        for item in connector.items(run):
+            item_id, created = store_item(db, item)
+            if created:
+                result.new += 1
+                result.new_ids.append(item_id)
+            else:
+                result.seen += 1
+            if progress:
+                progress("item", src.name, {"created": created})
+    except MonitorError as exc:
+        result.status, result.error = "error", str(exc)
+    except Exception as exc:  # a connector bug must not stop the other sources
+        log.exception("source %s failed", src.name)
+        result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+    result.bytes, result.notes = run.nbytes, list(run.notes)
+    if result.status == "error":
+        next_at = store.finish_error(
+            db,
+            log_id,
+            source_id,
+            error=result.error or "failed",
+            interval=src.interval,
+            nbytes=run.nbytes,
+            items_new=result.new,
+            items_seen=result.seen,
+        )
+        log.warning("source %s failed (next attempt after %s): %s", src.name, next_at, result.error)
+    else:
+        result.status = "not_modified" if run.not_modified else "ok"
+        store.finish_ok(
+            db,
+            log_id,
+            source_id,
+            status=result.status,
+            http_status=run.http_status,
+            nbytes=run.nbytes,
+            items_new=result.new,
+            items_seen=result.seen,
+            note="; ".join(run.notes) or None,
+            etag=run.new_etag,
+            last_modified=run.new_last_modified,
+        )
+    if progress:
+        progress("done", src.name, {"result": result})
+    return result
+
+
+def run_collect(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    source: str | None = None,
+    progress: ProgressFn | None = None,
+    force: bool | None = None,
+) -> CollectReport:
+    """Collect every enabled source (or the one named). Sources backing off after failures are skipped
+    unless `force` (default: True when a source is named); a failing source records its error and the
+    others go on. A source being collected by another process at the moment is skipped."""
+    if force is None:
+        force = source is not None
+    ids = sync_sources(db, cfg.sources)
+    store.close_interrupted(db)
+    chosen = [s for s in cfg.sources if s.enabled and (source is None or s.name == source)]
+    if source is not None and not chosen:
+        names = ", ".join(s.name for s in cfg.sources) or "none configured"
+        raise NotFound(f"no enabled source named '{source}' (sources: {names})")
+    report = CollectReport()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    with Fetcher(cfg.collect) as fetcher:
+        for src in chosen:
+            if not (force or due(store.source_state(db, ids[src.name]))):
+                report.sources.append(
+                    SourceResult(
+                        name=src.name, kind=src.kind, status="skipped", error="backing off after failures"
+                    )
+                )
+                continue
+            lease = f"collect:{src.name}"
+            if not store.acquire_lease(db, lease, owner, ttl=LEASE_TTL):
+                report.sources.append(
+                    SourceResult(
+                        name=src.name, kind=src.kind, status="skipped", error="being collected elsewhere"
+                    )
+                )
+                continue
+            try:
+                report.sources.append(collect_source(cfg, db, src, ids[src.name], fetcher, progress))
+            finally:
+                store.release_lease(db, lease, owner)
+    return report

@@ -1,0 +1,153 @@
+"""Match stage: suggest approved rebuttals for flagged items (hybrid matcher over the approved library).
+
+The matcher is built once per (database, library version, model) and kept in-process, so one item's
+suggestions cost a query encoding plus a few sparse/dense products.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from classifiers.embed import Encoder, load_encoder
+from monitor.config import Config
+from monitor.store import rebuttals as store
+from monitor.store.embeddings import encode_cached
+from rebuttals.matcher import Doc, Matcher
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_encoders: dict[tuple[str, str, int], tuple[Encoder, str | None]] = {}
+_matchers: dict[tuple[str, str, str], Matcher] = {}
+MAX_QUERY_CHARS = 4000  # the encoder truncates anyway; lexical channels need the gist, not the whole page
+
+
+@dataclass
+class MatchReport:
+    """What a match run did."""
+
+    items: int = 0
+    suggestions: int = 0
+    claims: int = 0
+    library_version: str = ""
+    warning: str | None = None
+    item_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the CLI and the scheduler log."""
+        text = (
+            f"matched {self.items} item(s) against {self.claims} approved claim(s): {self.suggestions} suggestion(s)"
+            f" (library {self.library_version})"
+        )
+        return text + (f"; warning: {self.warning}" if self.warning else "")
+
+
+def get_encoder(cfg: Config) -> tuple[Encoder, str | None]:
+    """The configured encoder (or its fallback), loaded once per process."""
+    key = (cfg.classifier.model, cfg.classifier.fallback_model, cfg.classifier.threads)
+    with _lock:
+        if key not in _encoders:
+            _encoders[key] = load_encoder(*key)
+        return _encoders[key]
+
+
+def _db_key(db: sqlite_utils.Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return str(row[2] if row and row[2] else id(db))
+
+
+def build_matcher(db: sqlite_utils.Database, encoder: Encoder) -> Matcher:
+    """The matcher for the current approved library (cached per library version and model)."""
+    version = store.library_version(db)
+    key = (_db_key(db), version, encoder.model_id)
+    with _lock:
+        cached = _matchers.get(key)
+    if cached is not None:
+        return cached
+    claims = store.approved_claims(db)
+    docs = [Doc(int(c["claim_id"]), int(c["rebuttal_id"]), str(c["text"]), str(c["title"])) for c in claims]
+    claim_vecs = encode_cached(db, encoder, [d.text for d in docs]) if docs else None
+    title_vecs = encode_cached(db, encoder, [d.title for d in docs]) if docs else None
+    matcher = Matcher(docs, encoder, claim_vecs, title_vecs)
+    with _lock:
+        # Keep only the newest version per database and model: older ones will not be asked again.
+        for old in [k for k in _matchers if k[0] == key[0] and k[2] == key[2]]:
+            del _matchers[old]
+        _matchers[key] = matcher
+    return matcher
+
+
+def _rows(matcher: Matcher, texts: list[str], vectors: Any, k: int, threshold: float) -> list[list[dict[str, Any]]]:
+    out = []
+    for matches in matcher.search_many(texts, k=k, query_vectors=vectors):
+        out.append(
+            [
+                {"rebuttal_id": m.rebuttal_id, "claim_id": m.claim_id, "score": round(m.score, 4), "claim": m.claim}
+                for m in matches
+                if m.score >= threshold
+            ]
+        )
+    return out
+
+
+def run_match(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    item_ids: list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+    encoder: Encoder | None = None,
+) -> MatchReport:
+    """Compute suggestions for flagged items that are stale (library changed) or the given ids. Idempotent."""
+    warning = None
+    if encoder is None:
+        encoder, warning = get_encoder(cfg)
+    version = store.library_version(db)
+    ids = sorted(set(item_ids)) if item_ids else store.stale_flagged_items(db)
+    report = MatchReport(library_version=version, warning=warning, item_ids=ids)
+    if not ids:
+        return report
+    matcher = build_matcher(db, encoder)
+    report.claims = len(matcher)
+    texts_by_id = store.item_texts(db, ids)
+    step = 64
+    for start in range(0, len(ids), step):
+        chunk = [i for i in ids[start : start + step] if i in texts_by_id]
+        texts = [texts_by_id[i][:MAX_QUERY_CHARS] for i in chunk]
+        if len(matcher) and texts:
+            vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
+            rows = _rows(matcher, texts, vectors, cfg.classifier.top_k, cfg.classifier.thresholds.suggestion)
+        else:
+            rows = [[] for _ in chunk]
+        for item_id, item_rows in zip(chunk, rows, strict=True):
+            store.replace_suggestions(db, item_id, item_rows, version)
+            report.items += 1
+            report.suggestions += len(item_rows)
+        if progress:
+            progress(len(ids[start : start + step]))
+    log.info("%s", report.summary())
+    return report
+
+
+def suggest(
+    cfg: Config, db: sqlite_utils.Database, text: str, k: int | None = None, encoder: Encoder | None = None
+) -> list[dict[str, Any]]:
+    """Ad-hoc suggestions for a text (search box): rebuttal_id, title, short_answer, score, claim, rank."""
+    if encoder is None:
+        encoder, _ = get_encoder(cfg)
+    matcher = build_matcher(db, encoder)
+    if not len(matcher) or not text.strip():
+        return []
+    vectors = encoder.encode([text[:MAX_QUERY_CHARS]])
+    rows = _rows(matcher, [text[:MAX_QUERY_CHARS]], vectors, k or cfg.classifier.top_k, cfg.classifier.thresholds.suggestion)[0]
+    out = []
+    for rank, row in enumerate(rows, 1):
+        r = store.get_rebuttal(db, int(row["rebuttal_id"]))
+        if r is not None and r["status"] == "approved":
+            out.append({**row, "title": r["title"], "short_answer": r["short_answer"], "rank": rank})
+    return out

@@ -1,0 +1,269 @@
+"""Normalise what connectors find: canonical URLs, timezone-aware times, language, simhash, HTML to text."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import re
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from classifiers.text import folded_syllables
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# Query parameters that only track the reader; two URLs differing only in these are the same page.
+TRACKING_PARAMS = {
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "ref_src",
+    "ref_url",
+    "spm",
+    "zarsrc",
+    "gidzl",
+    "utm",
+    "si",
+    "__twitter_impression",
+    "cmpid",
+    "ocid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "trk",
+    "vero_id",
+    "wt_mc",
+    "at_medium",
+    "at_campaign",
+}
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """Lower-case scheme and host, drop default port, fragment and tracking parameters, sort the query."""
+    if not url or not url.strip():
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
+    query.sort()
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+
+
+# --- times ------------------------------------------------------------------------------------------
+
+# '03/09/2025 10:27 GMT+7', 'Thứ tư, 3/9/2025, 10:27 (GMT+7)', '10:27 03/09/2025', '03-09-2025'
+_VN_DATE = re.compile(r"(?<!\d)(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?!\d)")
+_CLOCK = re.compile(r"(?<!\d)(\d{1,2})[:hg](\d{2})(?::(\d{2}))?(?!\d)")
+_GMT = re.compile(r"(?:GMT|UTC)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+
+
+def parse_vn_date(text: str) -> datetime | None:
+    """Day-first Vietnamese dates with optional time and GMT offset; naive -> Asia/Ho_Chi_Minh."""
+    date = _VN_DATE.search(text)
+    if not date:
+        return None
+    day, month, year = (int(g) for g in date.groups())
+    rest = text[: date.start()] + " " + text[date.end() :]
+    clock = _CLOCK.search(rest)
+    hour, minute, second = (
+        (int(clock.group(1)), int(clock.group(2)), int(clock.group(3) or 0)) if clock else (0, 0, 0)
+    )
+    gmt = _GMT.search(text)
+    tz: Any = VN_TZ
+    if gmt:
+        offset = timedelta(hours=int(gmt.group(2)), minutes=int(gmt.group(3) or 0))
+        tz = timezone(offset if gmt.group(1) == "+" else -offset)
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def parse_time(value: Any, default_tz: Any = VN_TZ) -> tuple[str | None, str | None]:
+    """Anything a feed calls a date -> (store-format UTC string, None) or (None, note why it was dropped)."""
+    if value is None or value == "":
+        return None, None
+    parsed: datetime | None = None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, time.struct_time):
+        try:
+            parsed = datetime(*value[:6], tzinfo=UTC)
+        except (ValueError, TypeError):
+            parsed = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            parsed = datetime.fromtimestamp(float(value), UTC)
+        except (ValueError, OverflowError, OSError):
+            parsed = None
+    else:
+        parsed = _parse_text(str(value).strip())
+    if parsed is None:
+        return None, f"invalid date {str(value)[:60]!r} ignored"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz)
+    parsed = parsed.astimezone(UTC)
+    if parsed.year < 1990 or parsed > datetime.now(UTC) + timedelta(days=2):
+        return None, f"implausible date {str(value)[:60]!r} ignored"
+    return parsed.isoformat(timespec="seconds"), None
+
+
+def _parse_text(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+        if parsed is not None:
+            # RFC 822 '-0000' means "zone unknown": treat like a naive time.
+            return parsed
+    except (TypeError, ValueError, IndexError):
+        pass
+    return parse_vn_date(text)
+
+
+# --- language ---------------------------------------------------------------------------------------
+
+_identifier: Any = None
+
+
+def detect_lang(text: str) -> str | None:
+    """ISO 639-1 code from py3langid (offline), or None for text too short to tell."""
+    global _identifier
+    sample = text.strip()[:2000]
+    if len(sample) < 12 or not any(ch.isalpha() for ch in sample):
+        return None
+    if _identifier is None:
+        from py3langid.langid import _load_identifier
+
+        _identifier = _load_identifier(norm_probs=True)
+    lang, prob = _identifier.classify(sample)
+    return str(lang) if prob >= 0.5 else None
+
+
+# --- near-duplicates ----------------------------------------------------------------------------------
+
+SIMHASH_MIN_TOKENS = 8  # shorter texts give unstable fingerprints; they are not clustered
+CONTAINMENT = 0.7  # share of the smaller text's syllable bigrams found in the other: a near-duplicate
+MINHASH_BANDS, MINHASH_ROWS = 12, 3  # LSH: pairs with Jaccard 0.5 meet in a band 80% of the time, 0.7: 99%
+_MASK64 = (1 << 64) - 1
+_rng = np.random.default_rng(20250903)  # fixed seed: band values must be stable across runs and processes
+_PERM_A = _rng.integers(1, 2**63 - 1, MINHASH_BANDS * MINHASH_ROWS, dtype=np.uint64) | np.uint64(1)
+_PERM_B = _rng.integers(0, 2**63 - 1, MINHASH_BANDS * MINHASH_ROWS, dtype=np.uint64)
+
+
+def shingles(text: str) -> set[str]:
+    """Folded syllable bigrams: robust to accents typed or not, sensitive to word order."""
+    tokens = folded_syllables(text)
+    return {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
+
+
+def _hashes(feats: set[str]) -> np.ndarray:
+    digests = b"".join(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest() for s in sorted(feats))
+    return np.frombuffer(digests, dtype=np.uint64)
+
+
+def simhash(text: str) -> int | None:
+    """64-bit simhash over folded syllable bigrams (signed, as SQLite stores it), or None if too short."""
+    feats = shingles(text)
+    if len(feats) < SIMHASH_MIN_TOKENS - 1:
+        return None
+    bits = np.unpackbits(_hashes(feats).view(np.uint8)).reshape(len(feats), 64)
+    votes = bits.sum(axis=0) * 2 > len(feats)
+    value = int("".join("1" if v else "0" for v in votes), 2)
+    return value - (1 << 63 << 1) if value >= (1 << 63) else value
+
+
+def hamming(a: int, b: int) -> int:
+    """Bits that differ between two (signed or unsigned) 64-bit fingerprints."""
+    return ((a ^ b) & _MASK64).bit_count()
+
+
+def minhash_bands(text: str) -> list[int] | None:
+    """LSH band keys of the text's MinHash signature (signed 64-bit), or None when too short to cluster."""
+    feats = shingles(text)
+    if len(feats) < SIMHASH_MIN_TOKENS - 1:
+        return None
+    h = _hashes(feats)
+    with np.errstate(over="ignore"):
+        # (a*x + b) mod 2^64 per permutation; uint64 arithmetic wraps, which is the modulus we want.
+        sig = (h[None, :] * _PERM_A[:, None] + _PERM_B[:, None]).min(axis=1)
+    out = []
+    for band in range(MINHASH_BANDS):
+        rows = sig[band * MINHASH_ROWS : (band + 1) * MINHASH_ROWS].tobytes()
+        value = int.from_bytes(hashlib.blake2b(bytes([band]) + rows, digest_size=8).digest(), "big")
+        out.append(value - (1 << 64) if value >= (1 << 63) else value)
+    return out
+
+
+def containment(a: set[str], b: set[str]) -> float:
+    """|a & b| / min(|a|, |b|): 1.0 when one text is copied whole inside the other."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+# --- HTML ---------------------------------------------------------------------------------------------
+
+_BLOCK = re.compile(r"<\s*(br|/p|/div|/li|/h\d|/blockquote)\b[^>]*>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_LINES = re.compile(r"\n\s*\n+")
+
+
+def html_to_text(html: str | None) -> str:
+    """Visible text of an HTML fragment, line breaks kept, scripts dropped; never raises."""
+    if not html or not html.strip():
+        return ""
+    if "<" not in html:
+        return _tidy(html)
+    import lxml.html
+    from lxml import etree
+
+    try:
+        doc = lxml.html.fragment_fromstring(
+            _BLOCK.sub(lambda m: m.group(0) + "\n", html), create_parent="div"
+        )
+        etree.strip_elements(doc, "script", "style", "noscript", with_tail=False)
+        text = doc.text_content()
+    except (etree.ParserError, ValueError):
+        text = re.sub(r"<[^>]+>", " ", html)
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text.replace("\xa0", " "))
+    lines = [line.strip() for line in text.split("\n")]
+    return _LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,213 @@
+"""APScheduler 3.x jobs that call the pipeline stages; jobs persist in a SQLite job store under state_dir."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config, load_config
+
+log = logging.getLogger(__name__)
+
+JOBSTORE_FILE = "scheduler.db"
+COLLECT_PREFIX = "collect:"
+
+
+def jobstore_path(cfg: Config) -> Path:
+    """The job store's SQLite file (separate from the main database: APScheduler owns its schema)."""
+    return cfg.state_path / JOBSTORE_FILE
+
+
+def _optional_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
+    """Run a pipeline stage whose feature module may not exist yet: log and skip instead of failing."""
+    from monitor import pipeline
+
+    module = {
+        "classify": "monitor.classify",
+        "match": "monitor.match",
+        "digest": "monitor.digest",
+        "surge": "monitor.digest",
+    }[name]
+    if importlib.util.find_spec(module) is None:
+        log.info("stage %s skipped: %s is not installed yet", name, module)
+        return None
+    try:
+        return getattr(pipeline, name)(cfg, db, **kwargs)
+    except Exception:
+        log.exception("stage %s failed", name)
+        return None
+
+
+def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
+    """Collect one source (respecting its back-off and the cross-process lease), then classify and match."""
+    from monitor.collect import run_collect
+    from monitor.store import connect
+
+    cfg = load_config(config_path)
+    db = connect(cfg.database_path)
+    try:
+        # force=False: a source backing off after failures waits; the lease inside run_collect keeps a
+        # manual `misinfo collect` and this job from collecting the same source at once.
+        report = run_collect(cfg, db, source=source_name, force=False)
+        if report.new:
+            _optional_stage("classify", cfg, db)
+            _optional_stage("match", cfg, db)
+        return report.as_dict()
+    finally:
+        db.conn.close()
+
+
+def digest_job(config_path: str) -> Any:
+    """Send the daily digest (the digest module makes sending exactly-once)."""
+    from monitor.store import connect
+
+    cfg = load_config(config_path)
+    db = connect(cfg.database_path)
+    try:
+        return _optional_stage("digest", cfg, db, send=True)
+    finally:
+        db.conn.close()
+
+
+def surge_job(config_path: str) -> Any:
+    """Check for narrative surges."""
+    from monitor.store import connect
+
+    cfg = load_config(config_path)
+    db = connect(cfg.database_path)
+    try:
+        return _optional_stage("surge", cfg, db)
+    finally:
+        db.conn.close()
+
+
+def build_scheduler(cfg: Config, max_workers: int = 4) -> BackgroundScheduler:
+    """A scheduler with the persistent job store; jobs never overlap and missed runs coalesce into one."""
+    path = jobstore_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{path}")},
+        executors={"default": ThreadPoolExecutor(max_workers=max_workers)},
+        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 300},
+        timezone=UTC,
+    )
+
+
+def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> dict[str, str]:
+    """Make the stored jobs match the config: one interval job per enabled source, digest and surge jobs.
+
+    A job whose trigger is unchanged keeps its stored next run time, so a restart does not reset
+    the schedule; changed or new jobs run soon. Returns job id -> 'kept' | 'added' | 'removed'.
+    """
+    config_path = str(Path(config_path).resolve())
+    changes: dict[str, str] = {}
+    wanted: set[str] = set()
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    for src in cfg.sources:
+        if not src.enabled:
+            continue
+        job_id = COLLECT_PREFIX + src.name
+        wanted.add(job_id)
+        args = [config_path, src.name]
+        existing = scheduler.get_job(job_id)
+        if (
+            existing is not None
+            and isinstance(existing.trigger, IntervalTrigger)
+            and existing.trigger.interval == timedelta(seconds=src.interval)
+            and list(existing.args) == args
+        ):
+            changes[job_id] = "kept"
+            continue
+        scheduler.add_job(
+            "monitor.scheduler:collect_job",
+            IntervalTrigger(seconds=src.interval, timezone=UTC),
+            args=args,
+            id=job_id,
+            name=f"collect {src.name}",
+            replace_existing=True,
+            next_run_time=soon,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(max(60, min(src.interval, 3600))),
+        )
+        changes[job_id] = "added"
+    hour, minute = (int(p) for p in cfg.digest.time.split(":")[:2])
+    scheduler.add_job(
+        "monitor.scheduler:digest_job",
+        CronTrigger(hour=hour, minute=minute, timezone=cfg.digest.timezone),
+        args=[config_path],
+        id="digest",
+        name="daily digest",
+        replace_existing=True,
+        misfire_grace_time=3 * 3600,
+    )
+    scheduler.add_job(
+        "monitor.scheduler:surge_job",
+        IntervalTrigger(hours=1, timezone=UTC),
+        args=[config_path],
+        id="surge",
+        name="surge alerts",
+        replace_existing=True,
+        misfire_grace_time=1800,
+    )
+    wanted |= {"digest", "surge"}
+    for job in scheduler.get_jobs():
+        if job.id not in wanted:
+            scheduler.remove_job(job.id)
+            changes[job.id] = "removed"
+    return changes
+
+
+def start(cfg: Config, config_path: str) -> BackgroundScheduler:
+    """Start the scheduler with jobs synced to the config."""
+    scheduler = build_scheduler(cfg)
+    scheduler.start(paused=True)  # the job store is only readable once started; run nothing until synced
+    changes = sync_jobs(scheduler, cfg, config_path)
+    scheduler.resume()
+    log.info("scheduler started: %s", ", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "no jobs")
+    return scheduler
+
+
+def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str], None] = print) -> None:
+    """Scheduler in the background, web app (when available) in the foreground; stop on SIGTERM/Ctrl-C."""
+    with_web = web and importlib.util.find_spec("monitor.web.app") is not None
+    stop = threading.Event()
+    if not with_web:
+        # Installed before anything starts, so a SIGTERM at any moment still ends in a clean shutdown.
+        def _stop(signum: int, frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    scheduler = start(cfg, config_path)
+    try:
+        echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
+        if with_web:
+            import uvicorn
+
+            from monitor.web.app import create_app
+
+            echo(f"Web app on http://{cfg.web.host}:{cfg.web.port}")
+            # uvicorn installs its own SIGTERM/SIGINT handlers and returns from run() on either.
+            uvicorn.Server(uvicorn.Config(create_app(cfg), host=cfg.web.host, port=cfg.web.port)).run()
+        else:
+            if web:
+                echo("Web app not available yet: running the scheduler only.")
+            while not stop.wait(1.0):
+                pass
+    finally:
+        echo("Stopping: waiting for running jobs to finish...")
+        scheduler.shutdown(wait=True)
+        echo("Stopped.")

@@ -1,0 +1,265 @@
+"""SQL for collection: fetch log, source health and back-off, conditional-GET validators, clusters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from monitor.normalize import CONTAINMENT, containment, minhash_bands, shingles
+from monitor.store.db import query_one, to_db_time, utcnow, write
+
+MAX_BACKOFF = 6 * 3600.0  # a failing source is retried at least this often
+
+
+def _bands_table(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS item_bands (band INTEGER NOT NULL, value INTEGER NOT NULL,"
+        " item_id INTEGER NOT NULL REFERENCES items(id), PRIMARY KEY (band, value, item_id)) WITHOUT ROWID"
+    )
+
+
+MIGRATIONS = [("collect_0001_item_bands", _bands_table)]
+
+
+# --- fetch log and source state -------------------------------------------------------------------
+
+
+def close_interrupted(db: sqlite_utils.Database) -> int:
+    """Mark fetch_log rows left 'running' by a killed process as errors; returns how many."""
+    with write(db):
+        cur = db.execute(
+            "UPDATE fetch_log SET status = 'error', finished_at = ?, error = 'interrupted (process stopped mid-run)'"
+            " WHERE status = 'running'",
+            [utcnow()],
+        )
+    return cur.rowcount
+
+
+def start_fetch(db: sqlite_utils.Database, source_id: int) -> int:
+    """Open a fetch_log row and stamp the source's last_attempt."""
+    now = utcnow()
+    with write(db):
+        cur = db.execute(
+            "INSERT INTO fetch_log (source_id, started_at, status) VALUES (?, ?, 'running')", [source_id, now]
+        )
+        db.execute("UPDATE sources SET last_attempt = ? WHERE id = ?", [now, source_id])
+    return int(cur.lastrowid or 0)
+
+
+def source_state(db: sqlite_utils.Database, source_id: int) -> dict[str, Any]:
+    """etag, last_modified, consecutive_failures, next_attempt_after of a source."""
+    row = query_one(
+        db,
+        "SELECT etag, last_modified, consecutive_failures, next_attempt_after FROM sources WHERE id = ?",
+        [source_id],
+    )
+    return row or {}
+
+
+def finish_ok(
+    db: sqlite_utils.Database,
+    log_id: int,
+    source_id: int,
+    *,
+    status: str,
+    http_status: int | None,
+    nbytes: int,
+    items_new: int,
+    items_seen: int,
+    note: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> None:
+    """Close the log row as ok/not_modified; clear the source's error and back-off; keep the validators.
+
+    The validators are saved only here, after every item is stored: a run killed earlier
+    re-fetches the whole body next time instead of getting a 304 for items it never stored.
+    """
+    now = utcnow()
+    with write(db):
+        db.execute(
+            "UPDATE fetch_log SET finished_at = ?, status = ?, http_status = ?, bytes = ?, items_new = ?,"
+            " items_seen = ?, error = ? WHERE id = ?",
+            [now, status, http_status, nbytes, items_new, items_seen, note, log_id],
+        )
+        db.execute(
+            "UPDATE sources SET last_success = ?, last_error = NULL, consecutive_failures = 0,"
+            " next_attempt_after = NULL, etag = ?, last_modified = ? WHERE id = ?",
+            [now, etag, last_modified, source_id],
+        )
+
+
+def finish_error(
+    db: sqlite_utils.Database,
+    log_id: int,
+    source_id: int,
+    *,
+    error: str,
+    interval: float,
+    nbytes: int = 0,
+    items_new: int = 0,
+    items_seen: int = 0,
+) -> str:
+    """Close the log row as an error, record last_error and back off exponentially. Returns next attempt."""
+    now = datetime.now(UTC)
+    with write(db):
+        row = db.execute("SELECT consecutive_failures FROM sources WHERE id = ?", [source_id]).fetchone()
+        failures = int(row[0] if row else 0) + 1
+        wait = min(max(interval, 60.0) * (2 ** (failures - 1)), MAX_BACKOFF)
+        next_at = to_db_time(now + timedelta(seconds=wait))
+        db.execute(
+            "UPDATE fetch_log SET finished_at = ?, status = 'error', error = ?, bytes = ?, items_new = ?,"
+            " items_seen = ? WHERE id = ?",
+            [to_db_time(now), error, nbytes, items_new, items_seen, log_id],
+        )
+        db.execute(
+            "UPDATE sources SET last_error = ?, last_error_at = ?, consecutive_failures = ?,"
+            " next_attempt_after = ? WHERE id = ?",
+            [error, to_db_time(now), failures, next_at, source_id],
+        )
+    return next_at
+
+
+def fetch_log(
+    db: sqlite_utils.Database, source_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Recent fetch_log rows, newest first."""
+    where, params = ("WHERE source_id = ?", [source_id]) if source_id is not None else ("", [])
+    return list(db.query(f"SELECT * FROM fetch_log {where} ORDER BY id DESC LIMIT ?", [*params, limit]))
+
+
+# --- de-duplication helpers -------------------------------------------------------------------------
+
+
+def seen_in_source(
+    db: sqlite_utils.Database, source_id: int, external_id: str | None, canonical_url: str | None, chash: str
+) -> int | None:
+    """Item id when this source already delivered this entry (same id, URL or content), else None.
+
+    Re-reading a feed must not add a sighting per pass: only a new source (or a new URL) is news.
+    """
+    if external_id:
+        row = db.execute(
+            "SELECT item_id FROM item_sightings WHERE source_id = ? AND external_id = ? LIMIT 1",
+            [source_id, external_id],
+        ).fetchone()
+        if row:
+            return int(row[0])
+    if canonical_url:
+        row = db.execute(
+            "SELECT s.item_id FROM items i JOIN item_sightings s ON s.item_id = i.id"
+            " WHERE i.canonical_url = ? AND s.source_id = ? LIMIT 1",
+            [canonical_url, source_id],
+        ).fetchone()
+        if row:
+            return int(row[0])
+    row = db.execute(
+        "SELECT s.item_id FROM items i JOIN item_sightings s ON s.item_id = i.id"
+        " WHERE i.content_hash = ? AND s.source_id = ? LIMIT 1",
+        [chash, source_id],
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def known_urls(db: sqlite_utils.Database, source_id: int, limit: int) -> list[str]:
+    """Canonical URLs this source already delivered, newest first (a crawl need not fetch them again)."""
+    rows = db.execute(
+        "SELECT i.canonical_url FROM item_sightings s JOIN items i ON i.id = s.item_id"
+        " WHERE s.source_id = ? AND i.canonical_url IS NOT NULL ORDER BY s.id DESC LIMIT ?",
+        [source_id, limit],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def assign_cluster(db: sqlite_utils.Database, item_id: int, text: str) -> int:
+    """Put a new item in the cluster of its earliest near-duplicate (MinHash LSH candidates confirmed by
+    shingle containment); index its bands. Returns the cluster id."""
+    keys = minhash_bands(text)
+    if keys is None:
+        return item_id
+    with write(db):
+        candidates: set[int] = set()
+        for band, value in enumerate(keys):
+            rows = db.execute(
+                "SELECT item_id FROM item_bands WHERE band = ? AND value = ? AND item_id != ? LIMIT 50",
+                [band, value, item_id],
+            ).fetchall()
+            candidates.update(int(r[0]) for r in rows)
+        cluster = item_id
+        mine = shingles(text)
+        best = 0.0
+        for other in sorted(candidates)[:100]:
+            row = db.execute("SELECT title, text, cluster_id FROM items WHERE id = ?", [other]).fetchone()
+            score = containment(mine, shingles(f"{row[0]}\n{row[1]}")) if row else 0.0
+            if score >= CONTAINMENT and score > best:
+                best, cluster = score, int(row[2] or other)
+        if cluster != item_id:
+            db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [cluster, item_id])
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO item_bands (band, value, item_id) VALUES (?, ?, ?)",
+            [(band, value, item_id) for band, value in enumerate(keys)],
+        )
+    return cluster
+
+
+def cluster_members(db: sqlite_utils.Database, cluster_id: int) -> list[int]:
+    """Ids of the items in a near-duplicate cluster, representative first."""
+    rows = db.execute("SELECT id FROM items WHERE cluster_id = ? ORDER BY id", [cluster_id]).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+# --- leases: never two collections of one source at once, across processes ------------------------
+
+
+def _alive(owner: str) -> bool:
+    """Whether a lease owner 'host:pid:thread' may still be running (a dead pid on this host is not)."""
+    import os
+    import socket
+
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lease(db: sqlite_utils.Database, name: str, owner: str, ttl: float) -> bool:
+    """Take the named lease unless another live owner holds an unexpired one."""
+    import json
+
+    key = f"lease:{name}"
+    now = datetime.now(UTC)
+    with write(db):
+        row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        if row and row[0]:
+            held = json.loads(row[0])
+            if (
+                held.get("owner") != owner
+                and held.get("until", "") > to_db_time(now)
+                and _alive(held["owner"])
+            ):
+                return False
+        value = json.dumps({"owner": owner, "until": to_db_time(now + timedelta(seconds=ttl))})
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+    return True
+
+
+def release_lease(db: sqlite_utils.Database, name: str, owner: str) -> None:
+    """Give the lease back if we hold it."""
+    import json
+
+    key = f"lease:{name}"
+    with write(db):
+        row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        if row and row[0] and json.loads(row[0]).get("owner") == owner:
+            db.execute("DELETE FROM meta WHERE key = ?", [key])

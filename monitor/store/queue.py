@@ -1,0 +1,615 @@
+"""SQL for the review queue: listing with filters and keyset pagination, item detail, and the analyst's
+decisions (link, dismiss, escalate) with optimistic locking on flags.version.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from monitor.errors import Conflict, NotFound, UsageError
+from monitor.store import audit
+from monitor.store.db import query_one, utcnow, write
+
+STATES = ("new", "in_review", "linked", "dismissed", "escalated")
+OPEN_STATES = ("new", "in_review")
+DISMISS_REASONS = ("accurate", "off_topic", "duplicate", "other")
+MAX_PAGE = 200
+
+# Columns every queue row carries. The snippet is cut in SQL so a page never moves whole articles.
+_ROW_SQL = """
+SELECT f.id AS flag_id, f.item_id AS id, f.state, f.risk, f.relevance, f.flagged_at, f.narrative_id,
+       f.version, f.handled_at, f.dismiss_reason, hu.username AS handled_by_name,
+       i.title, substr(i.text, 1, 280) AS snippet, i.lang, i.url, i.published_at, i.fetched_at,
+       i.cluster_id, i.sightings, s.name AS source, n.name AS narrative
+FROM flags f
+JOIN items i ON i.id = f.item_id
+LEFT JOIN sources s ON s.id = i.source_id
+LEFT JOIN narratives n ON n.id = f.narrative_id
+LEFT JOIN users hu ON hu.id = f.handled_by
+"""
+
+
+@dataclass
+class QueueFilter:
+    """What the analyst asked to see. states empty: every state."""
+
+    states: tuple[str, ...] = OPEN_STATES
+    source_id: int | None = None
+    lang: str | None = None
+    date_from: str | None = None  # store-format UTC bounds on flagged_at
+    date_to: str | None = None
+    min_risk: float | None = None
+    narrative_id: int | None = None
+
+    def validate(self) -> None:
+        """UsageError for a state the queue does not know."""
+        for state in self.states:
+            if state not in STATES:
+                raise UsageError(f"state '{state}' does not exist — use one of {', '.join(STATES)}")
+
+
+# --- cursors ---------------------------------------------------------------------------------------------
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    """An opaque cursor after `row`: its (risk, flagged_at, flag id)."""
+    raw = json.dumps([float(row["risk"]), row["flagged_at"], int(row["flag_id"])], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str, int]:
+    """(risk, flagged_at, flag id) from a cursor; UsageError when it is malformed."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        risk, flagged_at, flag_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return float(risk), str(flagged_at), int(flag_id)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise UsageError("the page cursor is malformed — start again from the first page") from None
+
+
+# --- listing ------------------------------------------------------------------------------------------------
+
+
+def _where(
+    filt: QueueFilter, state: str | None, after: tuple[float, str, int] | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if state is not None:
+        clauses.append("f.state = ?")
+        params.append(state)
+    if after is not None:
+        # Keyset: strictly after the cursor in (risk DESC, flagged_at DESC, id DESC) order. The leading
+        # `risk <= ?` gives SQLite a range on the index; the row-value comparison does the rest.
+        clauses.append("f.risk <= ? AND (f.risk, f.flagged_at, f.id) < (?, ?, ?)")
+        params += [after[0], after[0], after[1], after[2]]
+    if filt.min_risk is not None:
+        clauses.append("f.risk >= ?")
+        params.append(filt.min_risk)
+    if filt.date_from:
+        clauses.append("f.flagged_at >= ?")
+        params.append(filt.date_from)
+    if filt.date_to:
+        clauses.append("f.flagged_at < ?")
+        params.append(filt.date_to)
+    if filt.narrative_id is not None:
+        clauses.append("f.narrative_id = ?")
+        params.append(filt.narrative_id)
+    if filt.source_id is not None:
+        clauses.append("f.source_id = ?")  # copied from items by trigger, so an index can serve the filter
+        params.append(filt.source_id)
+    if filt.lang:
+        clauses.append("f.lang = ?")
+        params.append(filt.lang)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def queue_sql(
+    filt: QueueFilter, state: str | None, after: tuple[float, str, int] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL for one state's slice of the queue (exposed for EXPLAIN QUERY PLAN checks)."""
+    where, params = _where(filt, state, after)
+    sql = f"{_ROW_SQL}{where} ORDER BY f.risk DESC, f.flagged_at DESC, f.id DESC LIMIT ?"
+    return sql, [*params, limit]
+
+
+def _order_key(row: dict[str, Any]) -> tuple[float, str, int]:
+    return (-float(row["risk"]), _neg(str(row["flagged_at"])), -int(row["flag_id"]))
+
+
+def _neg(text: str) -> str:
+    # Descending order on a string inside an ascending heap merge: invert each character.
+    return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
+
+
+def list_queue(
+    db: sqlite_utils.Database, filt: QueueFilter | None = None, cursor: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of flagged items, highest risk then newest first; returns (rows, next cursor or None).
+
+    Each state is read with its own index range (flags_queue) and the slices are merged here, because
+    `state IN (...)` with ORDER BY would make SQLite sort every open flag on every page.
+    """
+    filt = filt or QueueFilter()
+    filt.validate()
+    limit = max(1, min(int(limit), MAX_PAGE))
+    after = decode_cursor(cursor) if cursor else None
+    slices: list[list[dict[str, Any]]] = []
+    # "Every state" is read as one slice per state too: each slice then has an index in queue order.
+    for state in filt.states or STATES:
+        sql, params = queue_sql(filt, state, after, limit + 1)
+        slices.append(list(db.query(sql, params)))
+    rows = list(heapq.merge(*slices, key=_order_key))[: limit + 1]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+def collapse_duplicates(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the first row of each near-duplicate cluster on the page; count the rest and the cluster's size."""
+    out: list[dict[str, Any]] = []
+    by_cluster: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        cluster = row.get("cluster_id")
+        if cluster is not None and cluster in by_cluster:
+            by_cluster[cluster]["collapsed"].append(row["id"])
+            continue
+        row = dict(row, collapsed=[])
+        if cluster is not None:
+            by_cluster[cluster] = row
+        out.append(row)
+    for row in out:
+        size = 1
+        if row.get("cluster_id") is not None:
+            size = int(
+                db.execute("SELECT COUNT(*) FROM items WHERE cluster_id = ?", [row["cluster_id"]]).fetchone()[
+                    0
+                ]
+            )
+        row["cluster_size"] = max(size, 1)
+        row["duplicates"] = max(size - 1, 0) + max(int(row.get("sightings") or 1) - 1, 0)
+    return out
+
+
+def suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5) -> list[dict[str, Any]]:
+    """Suggested approved rebuttals for an item (empty while the matcher has not run)."""
+    try:
+        from monitor.store.rebuttals import suggestions_for
+    except ImportError:  # the rebuttals store may not be installed in a partial checkout
+        return []
+    return suggestions_for(db, item_id)[:limit]
+
+
+def attach_suggestions(db: sqlite_utils.Database, rows: list[dict[str, Any]], limit: int = 3) -> None:
+    """Add `suggestions` (best few) to each row."""
+    for row in rows:
+        row["suggestions"] = suggestions(db, int(row["id"]), limit)
+
+
+def rows_for_items(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict[str, Any]]:
+    """Rows for search results (flagged or not), in the given order."""
+    if not item_ids:
+        return []
+    marks = ",".join("?" for _ in item_ids)
+    found = {
+        int(r["id"]): r
+        for r in db.query(
+            "SELECT i.id, i.title, substr(i.text, 1, 280) AS snippet, i.lang, i.url, i.published_at, i.fetched_at,"
+            " i.cluster_id, i.sightings, s.name AS source, f.state, f.risk, f.relevance, f.flagged_at,"
+            " f.id AS flag_id FROM items i LEFT JOIN sources s ON s.id = i.source_id"
+            f" LEFT JOIN flags f ON f.item_id = i.id WHERE i.id IN ({marks})",
+            item_ids,
+        )
+    }
+    return [found[i] for i in item_ids if i in found]
+
+
+def search(db: sqlite_utils.Database, q: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Full-text search across all items (accents optional), best match first."""
+    from monitor.store.items import search_items
+
+    return rows_for_items(db, search_items(db, q, limit=limit, offset=offset))
+
+
+# --- choices for filters ------------------------------------------------------------------------------------
+
+
+def source_choices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Sources for the filter menu."""
+    return list(db.query("SELECT id, name FROM sources ORDER BY name"))
+
+
+def narrative_choices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Narratives for the filter menu."""
+    return list(db.query("SELECT id, name FROM narratives ORDER BY name"))
+
+
+# --- one item ------------------------------------------------------------------------------------------------
+
+
+def get_flag(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | None:
+    """The flag of an item with the handler's name, or None when the item is not flagged."""
+    return query_one(
+        db,
+        "SELECT f.*, u.username AS handled_by_name, n.name AS narrative FROM flags f"
+        " LEFT JOIN users u ON u.id = f.handled_by LEFT JOIN narratives n ON n.id = f.narrative_id"
+        " WHERE f.item_id = ?",
+        [item_id],
+    )
+
+
+def item_detail(db: sqlite_utils.Database, item_id: int) -> dict[str, Any]:
+    """Everything the item page shows; NotFound when the item does not exist."""
+    from monitor.store.items import get_item, item_evidence
+
+    item = get_item(db, item_id)
+    if item is None:
+        raise NotFound(f"item {item_id} does not exist — it may have been typed wrong; search for it instead")
+    flag = get_flag(db, item_id)
+    if flag is not None:
+        flag["reasons"] = _json(flag.get("reasons_json"))
+    scores = list(
+        db.query(
+            "SELECT model_id, model_version, relevance, risk, reasons_json, scored_at FROM item_scores"
+            " WHERE item_id = ? ORDER BY scored_at DESC LIMIT 5",
+            [item_id],
+        )
+    )
+    for score in scores:
+        score["reasons"] = _json(score.pop("reasons_json"))
+    sightings = list(
+        db.query(
+            "SELECT st.url, st.author, st.seen_at, s.name AS source FROM item_sightings st"
+            " LEFT JOIN sources s ON s.id = st.source_id WHERE st.item_id = ? ORDER BY st.seen_at LIMIT 50",
+            [item_id],
+        )
+    )
+    cluster = []
+    if item.get("cluster_id") is not None:
+        cluster = list(
+            db.query(
+                "SELECT i.id, i.title, i.fetched_at, s.name AS source FROM items i LEFT JOIN sources s"
+                " ON s.id = i.source_id WHERE i.cluster_id = ? AND i.id != ? ORDER BY i.id LIMIT 20",
+                [item["cluster_id"], item_id],
+            )
+        )
+    links = list(
+        db.query(
+            "SELECT l.rebuttal_id, l.score, l.created_at, r.title, u.username FROM links l"
+            " JOIN rebuttals r ON r.id = l.rebuttal_id LEFT JOIN users u ON u.id = l.user_id"
+            " WHERE l.item_id = ? ORDER BY l.created_at",
+            [item_id],
+        )
+    )
+    requests = list(
+        db.query(
+            "SELECT rr.id, rr.note, rr.status, rr.created_at, u.username FROM rebuttal_requests rr"
+            " LEFT JOIN users u ON u.id = rr.requested_by WHERE rr.item_id = ? ORDER BY rr.id",
+            [item_id],
+        )
+    )
+    return {
+        "item": item,
+        "flag": flag,
+        "scores": scores,
+        "evidence": item_evidence(db, item_id),
+        "sightings": sightings,
+        "cluster": cluster,
+        "links": links,
+        "requests": requests,
+        "suggestions": suggestions(db, item_id, limit=10),
+    }
+
+
+def evidence_body(db: sqlite_utils.Database, item_id: int, evidence_id: int) -> tuple[dict[str, Any], bytes]:
+    """An evidence row of this item and its original bytes; NotFound otherwise."""
+    from monitor.store.items import read_blob
+
+    row = query_one(db, "SELECT * FROM evidence WHERE id = ? AND item_id = ?", [evidence_id, item_id])
+    body = read_blob(db, str(row["sha256"])) if row else None
+    if row is None or body is None:
+        raise NotFound(f"evidence {evidence_id} of item {item_id} does not exist")
+    return row, body
+
+
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+
+
+# --- decisions ---------------------------------------------------------------------------------------------------
+
+
+def _claim(
+    db: sqlite_utils.Database,
+    item_id: int,
+    user: dict[str, Any],
+    expected_version: int | None,
+    sets: str,
+    params: list[Any],
+) -> dict[str, Any]:
+    """Move an open flag to a decided state, or raise Conflict naming who handled it first.
+
+    The WHERE clause is the lock: only one of two concurrent analysts can match state IN open AND the
+    version they saw; the other's UPDATE changes no row.
+    """
+    now = utcnow()
+    sql = (
+        f"UPDATE flags SET {sets}, handled_by = ?, handled_at = ?, updated_at = ?, version = version + 1"
+        " WHERE item_id = ? AND state IN ('new', 'in_review')"
+    )
+    args: list[Any] = [*params, user["id"], now, now, item_id]
+    if expected_version is not None:
+        sql += " AND version = ?"
+        args.append(int(expected_version))
+    cur = db.execute(sql, args)
+    if cur.rowcount == 1:
+        flag = get_flag(db, item_id)
+        assert flag is not None
+        return flag
+    flag = get_flag(db, item_id)
+    if flag is None:
+        if query_one(db, "SELECT id FROM items WHERE id = ?", [item_id]) is None:
+            raise NotFound(f"item {item_id} does not exist")
+        raise Conflict(f"item {item_id} is not in the review queue (it was never flagged)")
+    if flag["state"] in OPEN_STATES:
+        raise Conflict(
+            f"item {item_id} was changed while you were looking at it — reload the page and decide again"
+        )
+    who = flag.get("handled_by_name") or "?"
+    raise Conflict(
+        f"item {item_id} was already handled by {who} ({flag['state']}, {flag.get('handled_at') or ''}) — "
+        "reload to see the decision"
+    )
+
+
+def link_item(
+    db: sqlite_utils.Database,
+    item_id: int,
+    rebuttal_id: int,
+    user: dict[str, Any],
+    expected_version: int | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Link a flagged item to an APPROVED rebuttal: flag -> linked with the rebuttal's narrative, a links row, audit."""
+    with write(db):
+        rebuttal = query_one(db, "SELECT id, title, status FROM rebuttals WHERE id = ?", [rebuttal_id])
+        if rebuttal is None:
+            raise NotFound(f"rebuttal {rebuttal_id} does not exist — pick one from the suggestions or search")
+        if rebuttal["status"] != "approved":
+            raise Conflict(
+                f"rebuttal {rebuttal_id} is {rebuttal['status']}, not approved — only approved rebuttals can be linked"
+            )
+        narrative = query_one(db, "SELECT id FROM narratives WHERE rebuttal_id = ?", [rebuttal_id])
+        narrative_id = narrative["id"] if narrative else None
+        flag = _claim(
+            db,
+            item_id,
+            user,
+            expected_version,
+            "state = 'linked', narrative_id = COALESCE(?, narrative_id), note = ?, dismiss_reason = NULL",
+            [narrative_id, note or None],
+        )
+        suggestion = query_one(
+            db, "SELECT score FROM suggestions WHERE item_id = ? AND rebuttal_id = ?", [item_id, rebuttal_id]
+        )
+        score = suggestion["score"] if suggestion else None
+        db.execute(
+            "INSERT OR IGNORE INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, ?, ?)",
+            [item_id, rebuttal_id, user["id"], score, utcnow()],
+        )
+        audit.record(
+            db,
+            str(user["username"]),
+            "item.link",
+            "item",
+            item_id,
+            {
+                "rebuttal_id": rebuttal_id,
+                "score": score,
+                "narrative_id": narrative_id,
+                "suggested": suggestion is not None,
+            },
+        )
+    return flag
+
+
+def dismiss_item(
+    db: sqlite_utils.Database,
+    item_id: int,
+    reason: str,
+    user: dict[str, Any],
+    note: str | None = None,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Dismiss a flagged item with a reason (accurate, off_topic, duplicate, other) and an optional note."""
+    if reason not in DISMISS_REASONS:
+        raise UsageError(
+            f"dismiss reason '{reason}' does not exist — use one of {', '.join(DISMISS_REASONS)}"
+        )
+    if reason == "other" and not (note or "").strip():
+        raise UsageError("say why in the note when the reason is 'other'")
+    with write(db):
+        flag = _claim(
+            db,
+            item_id,
+            user,
+            expected_version,
+            "state = 'dismissed', dismiss_reason = ?, note = ?",
+            [reason, (note or "").strip() or None],
+        )
+        audit.record(
+            db, str(user["username"]), "item.dismiss", "item", item_id, {"reason": reason, "note": note or ""}
+        )
+    return flag
+
+
+def escalate_item(
+    db: sqlite_utils.Database,
+    item_id: int,
+    user: dict[str, Any],
+    note: str | None = None,
+    expected_version: int | None = None,
+) -> int:
+    """Escalate: the item needs a new rebuttal. Opens a rebuttal_requests row for coordinators; returns its id."""
+    with write(db):
+        _claim(
+            db,
+            item_id,
+            user,
+            expected_version,
+            "state = 'escalated', note = ?",
+            [(note or "").strip() or None],
+        )
+        now = utcnow()
+        cur = db.execute(
+            "INSERT INTO rebuttal_requests (item_id, requested_by, note, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'open', ?, ?)",
+            [item_id, user["id"], (note or "").strip() or None, now, now],
+        )
+        request_id = int(cur.lastrowid or 0)
+        audit.record(
+            db,
+            str(user["username"]),
+            "item.escalate",
+            "item",
+            item_id,
+            {"request_id": request_id, "note": note or ""},
+        )
+    return request_id
+
+
+def open_requests(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+    """Open requests for a new rebuttal, oldest first, with the item's title."""
+    return list(
+        db.query(
+            "SELECT rr.id, rr.item_id, rr.note, rr.created_at, u.username AS requested_by, i.title"
+            " FROM rebuttal_requests rr JOIN items i ON i.id = rr.item_id"
+            " LEFT JOIN users u ON u.id = rr.requested_by WHERE rr.status = 'open' ORDER BY rr.id LIMIT ?",
+            [limit],
+        )
+    )
+
+
+def close_request(
+    db: sqlite_utils.Database,
+    request_id: int,
+    status: str,
+    user: dict[str, Any],
+    rebuttal_id: int | None = None,
+) -> None:
+    """Mark a request done (optionally with the rebuttal written for it) or rejected."""
+    if status not in ("done", "rejected"):
+        raise UsageError("a request is closed as 'done' or 'rejected'")
+    with write(db):
+        cur = db.execute(
+            "UPDATE rebuttal_requests SET status = ?, rebuttal_id = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+            [status, rebuttal_id, utcnow(), request_id],
+        )
+        if cur.rowcount != 1:
+            raise Conflict(f"request {request_id} is not open (or does not exist)")
+        audit.record(
+            db,
+            str(user["username"]),
+            f"request.{status}",
+            "rebuttal_request",
+            request_id,
+            {"rebuttal_id": rebuttal_id},
+        )
+
+
+# --- migration: queue filters served by indexes -----------------------------------------------------------
+
+_QUEUE_INDEX_SQL = """
+CREATE INDEX IF NOT EXISTS flags_source_queue ON flags(state, source_id, risk DESC, flagged_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS flags_lang_queue ON flags(state, lang, risk DESC, flagged_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS flags_narrative_queue ON flags(state, narrative_id, risk DESC, flagged_at DESC, id DESC);
+CREATE TRIGGER IF NOT EXISTS flags_copy_item AFTER INSERT ON flags BEGIN
+    UPDATE flags SET source_id = (SELECT source_id FROM items WHERE id = NEW.item_id),
+                     lang = (SELECT lang FROM items WHERE id = NEW.item_id)
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS items_copy_to_flags AFTER UPDATE OF source_id, lang ON items BEGIN
+    UPDATE flags SET source_id = NEW.source_id, lang = NEW.lang WHERE item_id = NEW.id;
+END;
+"""
+
+
+def _queue_indexes(db: sqlite_utils.Database) -> None:
+    """flags.source_id / flags.lang copied from items (kept by triggers) + one index per queue filter.
+
+    Filtering on items' columns would make SQLite walk the whole state's slice of the queue when a filter
+    matches few rows; with the copies every filter reads an index already in queue order.
+    """
+    from monitor.store.schema import run_script
+
+    columns = {row[1] for row in db.execute("PRAGMA table_info(flags)").fetchall()}
+    if "source_id" not in columns:
+        db.execute("ALTER TABLE flags ADD COLUMN source_id INTEGER")
+    if "lang" not in columns:
+        db.execute("ALTER TABLE flags ADD COLUMN lang TEXT")
+    db.execute(
+        "UPDATE flags SET source_id = (SELECT source_id FROM items WHERE items.id = flags.item_id),"
+        " lang = (SELECT lang FROM items WHERE items.id = flags.item_id)"
+    )
+    run_script(db, _QUEUE_INDEX_SQL)
+
+
+MIGRATIONS = [("queue_0001_filter_indexes", _queue_indexes)]
+
+
+# --- writing flags (the classify stage owns this in production; tests, demo and bench use it) -------------
+
+
+def ensure_source(
+    db: sqlite_utils.Database, name: str, kind: str = "rss", url: str = "https://example.gov.vn/feed"
+) -> int:
+    """The id of a source by name, creating a minimal row when missing."""
+    with write(db):
+        row = query_one(db, "SELECT id FROM sources WHERE name = ?", [name])
+        if row:
+            return int(row["id"])  # type: ignore[call-overload]
+        now = utcnow()
+        cur = db.execute(
+            "INSERT INTO sources (name, kind, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            [name, kind, url, now, now],
+        )
+        return int(cur.lastrowid or 0)
+
+
+def insert_flag(
+    db: sqlite_utils.Database,
+    item_id: int,
+    *,
+    relevance: float,
+    risk: float,
+    reasons: dict[str, Any] | None = None,
+    model_version: str | None = None,
+    narrative_id: int | None = None,
+    flagged_at: str | None = None,
+) -> None:
+    """Flag an item (state new) unless it is flagged already."""
+    now = utcnow()
+    with write(db):
+        db.execute(
+            "INSERT OR IGNORE INTO flags (item_id, state, relevance, risk, reasons_json, model_version, narrative_id,"
+            " flagged_at, updated_at) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?)",
+            [
+                item_id,
+                relevance,
+                risk,
+                json.dumps(reasons or {}, ensure_ascii=False),
+                model_version,
+                narrative_id,
+                flagged_at or now,
+                now,
+            ],
+        )

@@ -1,0 +1,196 @@
+"""Classifier storage: item scores, new flags, the model registry, analysts' decisions for training."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from monitor.store.audit import record
+from monitor.store.db import scalar, utcnow, write
+from monitor.store.status import set_meta
+
+# An item's text as the classifier sees it: title and body (the title often carries the claim).
+_ITEM_TEXT = "TRIM(COALESCE(i.title, '') || char(10) || COALESCE(i.text, ''))"
+
+
+@dataclass
+class ScoreRow:
+    """One item's scores under one model version; `flag` asks for a queue entry."""
+
+    item_id: int
+    model_id: str
+    model_version: str
+    relevance: float
+    risk: float
+    reasons: dict[str, Any]
+    flag: bool = False
+    narrative_id: int | None = None
+
+
+def unscored_items(
+    db: sqlite_utils.Database, model_version: str, after_id: int = 0, limit: int = 256
+) -> list[dict[str, Any]]:
+    """Items with no score under `model_version`, by id after `after_id` (keyset pagination)."""
+    return list(
+        db.query(
+            f"""
+            SELECT i.id, {_ITEM_TEXT} AS text, i.lang, i.cluster_id
+            FROM items i
+            WHERE i.id > ? AND NOT EXISTS (
+                SELECT 1 FROM item_scores s WHERE s.item_id = i.id AND s.model_version = ?)
+            ORDER BY i.id
+            LIMIT ?
+            """,
+            [after_id, model_version, limit],
+        )
+    )
+
+
+def count_unscored(db: sqlite_utils.Database, model_version: str) -> int:
+    """How many items have no score under `model_version`."""
+    return int(
+        scalar(
+            db,
+            "SELECT COUNT(*) FROM items i WHERE NOT EXISTS "
+            "(SELECT 1 FROM item_scores s WHERE s.item_id = i.id AND s.model_version = ?)",
+            [model_version],
+        )
+        or 0
+    )
+
+
+def save_scores(db: sqlite_utils.Database, rows: list[ScoreRow]) -> int:
+    """Store scores; insert a new flag for rows asking for one. Returns how many flags were created.
+
+    Only a cluster representative (cluster_id = id, or no cluster yet) is flagged, and an item already
+    in the queue is never flagged again, whatever its state.
+    """
+    now = utcnow()
+    created = 0
+    with write(db):
+        for r in rows:
+            reasons = json.dumps(r.reasons, ensure_ascii=False, sort_keys=True)
+            db.execute(
+                "INSERT OR REPLACE INTO item_scores"
+                " (item_id, model_id, model_version, relevance, risk, reasons_json, scored_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [r.item_id, r.model_id, r.model_version, r.relevance, r.risk, reasons, now],
+            )
+            if not r.flag:
+                continue
+            cur = db.execute(
+                """
+                INSERT INTO flags (item_id, state, relevance, risk, reasons_json, model_version, narrative_id,
+                                   flagged_at, updated_at)
+                SELECT i.id, 'new', ?, ?, ?, ?, ?, ?, ?
+                FROM items i
+                WHERE i.id = ? AND (i.cluster_id IS NULL OR i.cluster_id = i.id)
+                ON CONFLICT(item_id) DO NOTHING
+                """,
+                [r.relevance, r.risk, reasons, r.model_version, r.narrative_id, now, now, r.item_id],
+            )
+            created += max(cur.rowcount, 0)
+    return created
+
+
+def flag_for(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | None:
+    """The queue entry of an item, reasons decoded."""
+    for row in db.query("SELECT * FROM flags WHERE item_id = ?", [item_id]):
+        row["reasons"] = json.loads(row.pop("reasons_json") or "{}")
+        return row
+    return None
+
+
+def scores_for(db: sqlite_utils.Database, item_id: int) -> list[dict[str, Any]]:
+    """All scores of an item, newest first, reasons decoded."""
+    out = []
+    for row in db.query("SELECT * FROM item_scores WHERE item_id = ? ORDER BY scored_at DESC", [item_id]):
+        row["reasons"] = json.loads(row.pop("reasons_json") or "{}")
+        out.append(row)
+    return out
+
+
+# --- decisions ----------------------------------------------------------------------------------------
+
+
+def training_decisions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Analysts' decisions usable as labels: item id, text, flag state, dismiss reason."""
+    return list(
+        db.query(
+            f"""
+            SELECT i.id AS item_id, {_ITEM_TEXT} AS text, i.lang, f.state, f.dismiss_reason
+            FROM flags f JOIN items i ON i.id = f.item_id
+            WHERE f.state IN ('linked', 'escalated')
+               OR (f.state = 'dismissed' AND f.dismiss_reason IN ('accurate', 'off_topic'))
+            ORDER BY i.id
+            """
+        )
+    )
+
+
+# --- model registry -----------------------------------------------------------------------------------
+
+
+def register_model(
+    db: sqlite_utils.Database, kind: str, version: str, path: str, card: dict[str, Any], activate: bool
+) -> None:
+    """Record a trained model; when `activate`, it becomes the only active one of its kind."""
+    with write(db):
+        db.execute(
+            "INSERT INTO models (kind, version, path, card_json, active, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+            [kind, version, path, json.dumps(card, ensure_ascii=False, sort_keys=True), utcnow()],
+        )
+        record(db, "system:train", "model.trained", "model", version, {"kind": kind, "active": activate})
+        if activate:
+            activate_model(db, kind, version)
+
+
+def activate_model(db: sqlite_utils.Database, kind: str, version: str) -> None:
+    """Make `version` the active model of `kind` (and the version `misinfo status` shows)."""
+    with write(db):
+        db.execute("UPDATE models SET active = 0 WHERE kind = ? AND version != ?", [kind, version])
+        db.execute("UPDATE models SET active = 1 WHERE kind = ? AND version = ?", [kind, version])
+        set_meta(db, "classifier.version", version)
+        record(db, "system:train", "model.activated", "model", version, {"kind": kind})
+
+
+def active_model(db: sqlite_utils.Database, kind: str) -> dict[str, Any] | None:
+    """The active model row of `kind` (card decoded), or None."""
+    for row in db.query(
+        "SELECT * FROM models WHERE kind = ? AND active = 1 ORDER BY id DESC LIMIT 1", [kind]
+    ):
+        row["card"] = json.loads(row.pop("card_json") or "{}")
+        return row
+    return None
+
+
+def list_models(db: sqlite_utils.Database, kind: str | None = None) -> list[dict[str, Any]]:
+    """Registered models, newest first."""
+    sql = "SELECT * FROM models" + (" WHERE kind = ?" if kind else "") + " ORDER BY id DESC"
+    out = []
+    for row in db.query(sql, [kind] if kind else []):
+        row["card"] = json.loads(row.pop("card_json") or "{}")
+        out.append(row)
+    return out
+
+
+def update_card(db: sqlite_utils.Database, kind: str, version: str, card: dict[str, Any]) -> None:
+    """Replace a model's card (e.g. after evaluation)."""
+    with write(db):
+        db.execute(
+            "UPDATE models SET card_json = ? WHERE kind = ? AND version = ?",
+            [json.dumps(card, ensure_ascii=False, sort_keys=True), kind, version],
+        )
+
+
+def record_model_load(
+    db: sqlite_utils.Database, configured: str, loaded: str, fallback_reason: str | None
+) -> None:
+    """What `misinfo status` shows about the encoder: configured, loaded, and why it fell back."""
+    with write(db):
+        set_meta(db, "model.configured", configured)
+        set_meta(db, "model.loaded", loaded)
+        set_meta(db, "model.fallback_reason", fallback_reason)

@@ -1,0 +1,226 @@
+"""Build the FastAPI app: routers, sessions, static files, security headers, one error handler."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from monitor.config import Config
+from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, UsageError
+from monitor.store import connect
+from monitor.web import i18n
+from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, localtime, render
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+# Feature modules, each exposing `router: APIRouter`. A module that does not exist yet is skipped.
+ROUTER_MODULES = [
+    "monitor.web.routes_auth",
+    "monitor.web.routes_queue",
+    "monitor.web.api",
+    "monitor.web.routes_library",
+    "monitor.web.routes_assignments",
+    "monitor.web.routes_reports",
+    "monitor.web.routes_admin",
+    "monitor.web.routes_digest",
+]
+
+STATUS_FOR_ERROR: list[tuple[type[MonitorError], int]] = [
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (Conflict, 409),
+    (UsageError, 400),
+]
+
+# No inline scripts anywhere: scraped content cannot run code even if an escaping bug slipped through.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; connect-src 'self'"
+)
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>misinfo-monitor API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/swagger/init.js"></script>
+</body></html>
+"""
+
+
+def secret_key(cfg: Config) -> str:
+    """The session signing key: from the configured env var, else a generated one kept in state_dir."""
+    from_env = cfg.secret(cfg.web.secret_key_env)
+    if from_env:
+        return from_env
+    path = cfg.state_path / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key)
+    log.warning(
+        "environment variable %s is not set: generated a session key and saved it in %s (set the variable "
+        "in production so every instance signs sessions with the same key)",
+        cfg.web.secret_key_env,
+        path,
+    )
+    return key
+
+
+def make_templates(cfg: Config) -> Jinja2Templates:
+    """Jinja2 with autoescape on for every template, and the app's filters."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    tz = cfg.web.timezone
+
+    def _localtime(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return localtime(value, fmt, tz)
+
+    env.filters["localtime"] = _localtime
+    env.filters["pct"] = lambda v: "" if v is None else f"{float(v) * 100:.0f}%"
+    env.filters["score"] = lambda v: "" if v is None else f"{float(v):.2f}"
+    env.globals["timezone"] = tz
+    return Jinja2Templates(env=env)
+
+
+def _status_for(exc: MonitorError) -> int:
+    for cls, status in STATUS_FOR_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500 if not isinstance(exc, UsageError) else 400
+
+
+def _error_response(request: Request, status: int, message: str) -> Response:
+    if is_api(request):
+        return JSONResponse({"error": message}, status_code=status)
+    if is_htmx(request):
+        # htmx swaps this into the flash area (see the htmx-config meta in base.html).
+        response = render(request, "_flash_error.html", status_code=status, message=message)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "error.html", status_code=status, message=message, status=status)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MonitorError)
+    async def monitor_error(request: Request, exc: MonitorError) -> Response:
+        status = _status_for(exc)
+        if status >= 500:
+            log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
+        return _error_response(request, status, str(exc))
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        from urllib.parse import quote
+
+        target = "/login?next=" + quote(exc.next_url, safe="/")
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(AuthRequired)
+    async def auth_required(request: Request, exc: AuthRequired) -> Response:
+        return JSONResponse({"error": exc.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail) if exc.detail else "error"
+        if exc.status_code == 404 and not is_api(request):
+            message = "Page not found"
+        return _error_response(request, exc.status_code, message)
+
+
+def _include_routers(app: FastAPI) -> list[str]:
+    included: list[str] = []
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        app.include_router(module.router)
+        included.append(name)
+    return included
+
+
+def create_app(cfg: Config) -> FastAPI:
+    """The web app for one configuration (the database is migrated here, once)."""
+    db = connect(cfg.database_path)  # applies pending migrations before the first request
+    db.conn.close()
+    i18n.reload()
+    app = FastAPI(
+        title="misinfo-monitor",
+        description="Review queue and JSON API. API routes take `Authorization: Bearer <token>` "
+        "(create one with `misinfo users token NAME`).",
+        version="0.1.0",
+        docs_url=None,  # served below from vendored Swagger UI files
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.cfg = cfg
+    app.state.templates = make_templates(cfg)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key(cfg),
+        session_cookie="misinfo_session",
+        max_age=12 * 3600,
+        same_site="lax",
+        https_only=cfg.web.secure_cookies,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if isinstance(response, HTMLResponse) or response.headers.get("content-type", "").startswith(
+            "text/html"
+        ):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _install_handlers(app)
+    app.state.routers = _include_routers(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_HTML)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,110 @@
+"""Login, logout and the language switcher."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import sqlite_utils
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from monitor.store import users as store_users
+from monitor.web import i18n
+from monitor.web.deps import (
+    SESSION_CSRF,
+    SESSION_LANG,
+    SESSION_USER,
+    current_user,
+    flash,
+    get_db,
+    render,
+    verify_csrf,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths may be redirect targets (no //host, no scheme)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/queue"
+    return target
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/login")
+def login_page(
+    request: Request, next: str = "/queue", user: dict[str, Any] | None = Depends(current_user)
+) -> Response:
+    """The login form (a logged-in user goes straight on)."""
+    if user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", next=safe_next(next), username="")
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf)])
+def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    next: str = Form("/queue"),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Check the password (throttled), start a fresh session."""
+    _ = i18n.translator(request.session.get(SESSION_LANG) or request.app.state.cfg.web.default_language)
+    address = _address(request)
+    username = username.strip()
+    wait = store_users.login_locked_for(db, username, address)
+    user = None if wait else store_users.authenticate(db, username, password, address)
+    if user is None:
+        wait = wait or store_users.login_locked_for(db, username, address)
+        if wait:
+            message = _(
+                "Too many failed attempts. Try again in %(minutes)s minute(s).",
+                minutes=max(1, -(-wait // 60)),
+            )
+        else:
+            message = _("Wrong user name or password, or the account is disabled.")
+        request.state.user = None
+        return render(
+            request, "login.html", status_code=401, next=safe_next(next), username=username, error=message
+        )
+    # A new session on login: nothing an attacker planted before login survives it.
+    lang = user["language"]
+    request.session.clear()
+    request.session[SESSION_USER] = int(user["id"])
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    request.session[SESSION_LANG] = lang
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf)])
+def logout(request: Request) -> Response:
+    """End the session."""
+    lang = request.session.get(SESSION_LANG)
+    request.session.clear()
+    if lang:
+        request.session[SESSION_LANG] = lang
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.post("/language", dependencies=[Depends(verify_csrf)])
+def set_language(
+    request: Request,
+    lang: str = Form(...),
+    next: str = Form("/queue"),
+    db: sqlite_utils.Database = Depends(get_db),
+    user: dict[str, Any] | None = Depends(current_user),
+) -> Response:
+    """Switch the interface language; saved on the user for next time."""
+    lang = i18n.normalise(lang, request.app.state.cfg.web.default_language)
+    request.session[SESSION_LANG] = lang
+    if user is not None:
+        store_users.set_language(db, int(user["id"]), lang)
+        user["language"] = lang
+    flash(request, i18n.translate(lang, "Language changed."), "success")
+    return RedirectResponse(safe_next(next), status_code=303)

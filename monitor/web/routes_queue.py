@@ -1,0 +1,433 @@
+"""The review queue, search, the item page and the analyst's decisions (link, dismiss, escalate)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import nh3
+import sqlite_utils
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from monitor.errors import UsageError
+from monitor.store import queue as q
+from monitor.store.db import to_db_time
+from monitor.web.deps import flash, get_db, is_htmx, language, render, require_roles, verify_csrf
+from monitor.web.i18n import translate
+
+router = APIRouter(include_in_schema=False)
+
+# Who may look at the queue and who may decide. Approvers read (they approve what analysts escalate).
+VIEW_ROLES = ("analyst", "coordinator", "approver")
+ACT_ROLES = ("analyst", "coordinator")
+REQUEST_ROLES = ("coordinator", "approver")
+
+# Kept HTML (items.html) is shown only after nh3 strips everything but plain formatting: no images
+# (they would leak requests), no scripts, styles, forms or event handlers; links lose javascript:.
+SAFE_TAGS = {
+    "p",
+    "br",
+    "b",
+    "i",
+    "em",
+    "strong",
+    "u",
+    "s",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h2",
+    "h3",
+    "h4",
+    "pre",
+    "code",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "figure",
+    "figcaption",
+}
+
+
+def sanitise_html(html: str | None) -> str:
+    """HTML from a scraped page, reduced to harmless formatting."""
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags=SAFE_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer nofollow ugc",
+    )
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) URLs become links; anything else (javascript:, data:) is shown as text."""
+    if url and url.lower().startswith(("http://", "https://")):
+        return url
+    return None
+
+
+def _local_day_bound(value: str | None, tz: str, next_day: bool = False) -> str | None:
+    """A YYYY-MM-DD typed in local time -> the store's UTC string at that local midnight."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"'{value}' is not a date — use YYYY-MM-DD") from None
+    if next_day:
+        day += timedelta(days=1)
+    return to_db_time(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)))
+
+
+def _opt_int(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a number") from None
+
+
+def _opt_float(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{name} must be a number between 0 and 1") from None
+    return number / 100 if number > 1 else number  # accept 70 as 70%
+
+
+def build_filter(
+    tz: str,
+    state: str | None = None,
+    source: str | None = None,
+    lang: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    min_score: str | None = None,
+    narrative: str | None = None,
+) -> q.QueueFilter:
+    """A QueueFilter from query-string values (state 'open' = new + in review, 'all' = every state)."""
+    if not state or state == "open":
+        states: tuple[str, ...] = q.OPEN_STATES
+    elif state == "all":
+        states = ()
+    else:
+        states = (state,)
+    filt = q.QueueFilter(
+        states=states,
+        source_id=_opt_int(source, "source"),
+        lang=(lang or "").strip() or None,
+        date_from=_local_day_bound(date_from, tz),
+        date_to=_local_day_bound(date_to, tz, next_day=True),
+        min_risk=_opt_float(min_score, "minimum score"),
+        narrative_id=_opt_int(narrative, "narrative"),
+    )
+    filt.validate()
+    return filt
+
+
+@router.get("/queue")
+def queue_page(
+    request: Request,
+    state: str | None = None,
+    source: str | None = None,
+    lang: str | None = None,
+    date_from: str | None = Query(None, alias="from"),
+    date_to: str | None = Query(None, alias="to"),
+    min_score: str | None = None,
+    narrative: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=q.MAX_PAGE),
+    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Flagged items, highest risk then newest, filtered, one keyset page at a time."""
+    tz = request.app.state.cfg.web.timezone
+    filt = build_filter(tz, state, source, lang, date_from, date_to, min_score, narrative)
+    rows, next_cursor = q.list_queue(db, filt, cursor, limit)
+    rows = q.collapse_duplicates(db, rows)
+    q.attach_suggestions(db, rows, limit=1)
+    params = {
+        k: v
+        for k, v in {
+            "state": state,
+            "source": source,
+            "lang": lang,
+            "from": date_from,
+            "to": date_to,
+            "min_score": min_score,
+            "narrative": narrative,
+        }.items()
+        if v
+    }
+    if limit != 50:
+        params["limit"] = str(limit)
+    here = "/queue" + (
+        f"?{urlencode({**params, 'cursor': cursor})}"
+        if cursor
+        else (f"?{urlencode(params)}" if params else "")
+    )
+    return render(
+        request,
+        "queue.html",
+        rows=rows,
+        filters=params,
+        state=state or "open",
+        states=q.STATES,
+        sources=q.source_choices(db),
+        narratives=q.narrative_choices(db),
+        next_url=("/queue?" + urlencode({**params, "cursor": next_cursor})) if next_cursor else None,
+        first_url=("/queue?" + urlencode(params)) if cursor else None,
+        here=here,
+        can_act=_can_act(user),
+        safe_url=safe_url,
+    )
+
+
+def _can_act(user: dict[str, Any]) -> bool:
+    return user["role"] == "admin" or user["role"] in ACT_ROLES
+
+
+@router.get("/search")
+def search_page(
+    request: Request,
+    q_: str = Query("", alias="q"),
+    page: int = Query(1, ge=1, le=100),
+    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Full-text search across all items, flagged or not (accents optional)."""
+    per_page = 50
+    results = q.search(db, q_, limit=per_page + 1, offset=(page - 1) * per_page) if q_.strip() else []
+    more = len(results) > per_page
+    return render(
+        request,
+        "search.html",
+        q=q_,
+        results=results[:per_page],
+        page=page,
+        next_url=f"/search?{urlencode({'q': q_, 'page': page + 1})}" if more else None,
+        prev_url=f"/search?{urlencode({'q': q_, 'page': page - 1})}" if page > 1 else None,
+        safe_url=safe_url,
+    )
+
+
+@router.get("/items/{item_id}")
+def item_page(
+    request: Request,
+    item_id: int,
+    focus: str | None = None,
+    next: str | None = None,
+    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """One item: content (escaped), source, time, evidence, scores with reasons, suggestions, actions."""
+    detail = q.item_detail(db, item_id)
+    item = detail["item"]
+    return render(
+        request,
+        "item.html",
+        **detail,
+        item_url=safe_url(item.get("url")),
+        html_view=sanitise_html(item.get("html")),
+        can_act=_can_act(user),
+        focus=focus if focus in ("link", "dismiss", "escalate") else None,
+        back=_safe_back(next),
+        reasons_list=reasons_list,
+        dismiss_reasons=q.DISMISS_REASONS,
+        safe_url=safe_url,
+    )
+
+
+def _safe_back(target: str | None) -> str:
+    if target and target.startswith("/queue") and "//" not in target:
+        return target
+    return "/queue"
+
+
+@router.get("/items/{item_id}/evidence/{evidence_id}")
+def evidence_download(
+    item_id: int,
+    evidence_id: int,
+    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """The evidence copy as fetched, as a plain-text download: never rendered as HTML by the browser."""
+    row, body = q.evidence_body(db, item_id, evidence_id)
+    headers = {
+        "Content-Disposition": f'attachment; filename="item-{item_id}-evidence-{evidence_id}.txt"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "no-store",
+    }
+    return Response(content=body, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+@router.get("/items/{item_id}/rebuttal-search")
+def rebuttal_search(
+    request: Request,
+    item_id: int,
+    q_: str = Query("", alias="q"),
+    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """htmx fragment: approved rebuttals matching a search, to link one that was not suggested."""
+    from monitor.store.rebuttals import list_rebuttals
+
+    found = list_rebuttals(db, status="approved", q=q_, limit=10) if q_.strip() else []
+    return render(request, "_rebuttal_choices.html", item_id=item_id, found=found, q=q_)
+
+
+def _after_action(request: Request, item_id: int, message: str, back: str | None) -> Response:
+    flash(request, message, "success")
+    target = _safe_back(back)
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _version(value: str | None) -> int | None:
+    return _opt_int(value, "version")
+
+
+@router.post("/items/{item_id}/link", dependencies=[Depends(verify_csrf)])
+def link_action(
+    request: Request,
+    item_id: int,
+    rebuttal_id: str = Form(""),
+    version: str | None = Form(None),
+    note: str = Form(""),
+    next: str | None = Form(None),
+    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Link the item to an approved rebuttal."""
+    rid = _opt_int(rebuttal_id, "rebuttal")
+    if rid is None:
+        raise UsageError(translate(language(request), "Choose a rebuttal to link."))
+    q.link_item(db, item_id, rid, user, expected_version=_version(version), note=note)
+    return _after_action(
+        request, item_id, translate(language(request), "Item %(id)s linked.", id=item_id), next
+    )
+
+
+@router.post("/items/{item_id}/dismiss", dependencies=[Depends(verify_csrf)])
+def dismiss_action(
+    request: Request,
+    item_id: int,
+    reason: str = Form(""),
+    note: str = Form(""),
+    version: str | None = Form(None),
+    next: str | None = Form(None),
+    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Dismiss the item with a reason."""
+    q.dismiss_item(db, item_id, reason, user, note=note, expected_version=_version(version))
+    return _after_action(
+        request, item_id, translate(language(request), "Item %(id)s dismissed.", id=item_id), next
+    )
+
+
+@router.post("/items/{item_id}/escalate", dependencies=[Depends(verify_csrf)])
+def escalate_action(
+    request: Request,
+    item_id: int,
+    note: str = Form(""),
+    version: str | None = Form(None),
+    next: str | None = Form(None),
+    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Escalate: a new rebuttal is needed; coordinators get a request."""
+    q.escalate_item(db, item_id, user, note=note, expected_version=_version(version))
+    return _after_action(
+        request,
+        item_id,
+        translate(language(request), "Item %(id)s escalated to the coordinators.", id=item_id),
+        next,
+    )
+
+
+@router.get("/requests")
+def requests_page(
+    request: Request,
+    user: dict[str, Any] = Depends(require_roles(*REQUEST_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Open requests for a new rebuttal (escalated items)."""
+    return render(request, "requests.html", requests=q.open_requests(db))
+
+
+@router.post("/requests/{request_id}/close", dependencies=[Depends(verify_csrf)])
+def close_request(
+    request: Request,
+    request_id: int,
+    status: str = Form(...),
+    rebuttal_id: str = Form(""),
+    user: dict[str, Any] = Depends(require_roles(*REQUEST_ROLES)),
+    db: sqlite_utils.Database = Depends(get_db),
+) -> Response:
+    """Close a request as done (a rebuttal was written) or rejected."""
+    q.close_request(db, request_id, status, user, _opt_int(rebuttal_id, "rebuttal"))
+    flash(request, translate(language(request), "Request closed."), "success")
+    return RedirectResponse("/requests", status_code=303)
+
+
+# --- reasons ---------------------------------------------------------------------------------------------
+
+_CLAIM_LISTS = ("nearest_claims", "nearest", "claims", "matches")
+
+
+def reasons_list(reasons: Any) -> dict[str, Any]:
+    """Normalise a reasons_json object for display: nearest claims (claim, similarity, sentence) + other facts."""
+    if not isinstance(reasons, dict):
+        return {"claims": [], "facts": []}
+    claims: list[dict[str, Any]] = []
+    for key in _CLAIM_LISTS:
+        value = reasons.get(key)
+        if isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict):
+                    claims.append(
+                        {
+                            "claim": entry.get("claim") or entry.get("text") or entry.get("claim_text") or "",
+                            "similarity": _num(entry.get("similarity", entry.get("score", entry.get("sim")))),
+                            "sentence": entry.get("sentence") or entry.get("matched_sentence") or "",
+                            "rebuttal_id": entry.get("rebuttal_id"),
+                        }
+                    )
+            break
+    facts = [
+        (
+            str(k),
+            v
+            if isinstance(v, str | int | float | bool)
+            else ", ".join(map(str, v))
+            if isinstance(v, list)
+            else str(v),
+        )
+        for k, v in reasons.items()
+        if k not in _CLAIM_LISTS and not isinstance(v, dict)
+    ]
+    return {"claims": claims, "facts": facts}
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,161 @@
+"""Scheduler: persistent job store, one job per source, no overlapping runs; `misinfo run` stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor import scheduler as sched
+from monitor.config import load_config
+from monitor.store import connect
+from monitor.store.collect import acquire_lease
+from tests.collect_helpers import make_sources, rss
+from tests.httpserver import FixtureServer, Response
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _config(make_config: Callable[..., Path], url: str, interval: str = "15m", **extra: Any) -> Path:
+    return make_sources(
+        make_config,
+        [
+            {"name": "a", "kind": "rss", "url": url, "interval": interval},
+            {"name": "off", "kind": "rss", "url": url, "enabled": False},
+            *extra.get("more", []),
+        ],
+    )
+
+
+def test_job_store_persists_across_restart(make_config: Callable[..., Path]) -> None:
+    path = _config(make_config, "http://127.0.0.1:9/feed.xml")
+    cfg = load_config(path)
+    first = sched.start(cfg, str(path))
+    try:
+        jobs = {j.id: j for j in first.get_jobs()}
+        assert set(jobs) == {"collect:a", "digest", "surge"}
+        job = jobs["collect:a"]
+        assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time >= 60
+        assert job.func_ref == "monitor.scheduler:collect_job" and job.args[1] == "a"
+        planned = job.next_run_time
+    finally:
+        first.shutdown(wait=False)
+    assert sched.jobstore_path(cfg).exists()
+
+    # Same config again: the stored job is kept with its schedule, not recreated.
+    again = sched.build_scheduler(cfg)
+    again.start(paused=True)
+    try:
+        assert again.get_job("collect:a").next_run_time == planned
+        assert sched.sync_jobs(again, cfg, str(path))["collect:a"] == "kept"
+        # A changed interval replaces the job; a source removed from the config loses its job.
+        changed = load_config(
+            _config(
+                make_config,
+                "http://127.0.0.1:9/feed.xml",
+                interval="1h",
+                more=[{"name": "b", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}],
+            )
+        )
+        changes = sched.sync_jobs(again, changed, str(path))
+        assert changes["collect:a"] == "added" and changes["collect:b"] == "added"
+        assert again.get_job("collect:a").trigger.interval.total_seconds() == 3600
+        only_b = load_config(
+            make_sources(make_config, [{"name": "b", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}])
+        )
+        assert sched.sync_jobs(again, only_b, str(path))["collect:a"] == "removed"
+    finally:
+        again.shutdown(wait=False)
+
+
+def test_collect_job_runs_stages_and_never_overlaps(
+    http_server: FixtureServer, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http_server.routes["/feed.xml"] = Response(
+        200,
+        rss(
+            [
+                {
+                    "title": "Chuyển đổi số",
+                    "link": "http://127.0.0.1/s/1",
+                    "description": "Dịch vụ công trực tuyến mở rộng.",
+                }
+            ]
+        ),
+        {"Content-Type": "application/rss+xml"},
+    )
+    path = _config(make_config, http_server.url("/feed.xml"))
+    calls: list[str] = []
+    monkeypatch.setattr(sched, "_optional_stage", lambda name, cfg, db, **kw: calls.append(name))
+    # Another live process holds the source: the job skips it instead of collecting twice.
+    db = connect(load_config(path).database_path)
+    acquire_lease(db, "collect:a", "another-host:1:1", ttl=60)
+    skipped = sched.collect_job(str(path), "a")
+    assert skipped is not None and skipped["sources"][0]["status"] == "skipped"
+    assert db["items"].count == 0 and calls == []
+    # A lease left by a process that died on this host (kill -9) does not block the next run.
+    acquire_lease(db, "collect:a", "x", ttl=0.001)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    db.execute(
+        "UPDATE meta SET value = json_set(value, '$.owner', ?, '$.until', '2999-01-01') WHERE key = 'lease:collect:a'",
+        [f"{socket.gethostname()}:{dead.pid}:1"],
+    )
+    report = sched.collect_job(str(path), "a")
+    assert report is not None and report["new"] == 1
+    assert calls == ["classify", "match"]
+    db.conn.close()
+
+
+def test_optional_stage_skips_missing_module(
+    make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "monitor.classify" else real(name, *a)
+    )
+    cfg = load_config(make_sources(make_config, []))
+    assert sched._optional_stage("classify", cfg, None) is None
+
+
+def test_misinfo_run_stops_cleanly_on_sigterm(make_config: Callable[..., Path]) -> None:
+    path = _config(make_config, "http://127.0.0.1:9/feed.xml")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from monitor.cli import main; main()",
+            "--config",
+            str(path),
+            "run",
+            "--no-web",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Scheduler running" in line or not line:
+            break
+    assert any("Scheduler running 3 job(s)" in ln for ln in lines), lines
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Stopped." in out
