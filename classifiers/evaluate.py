@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 
+from classifiers.embed import Encoder
 from classifiers.relevance import RelevanceModel, Topic
 from classifiers.risk import KnownClaims, RiskModel
 from classifiers.train import Example, relevance_rows, risk_rows
@@ -138,3 +140,22 @@ def benchmark(
         "n_train": len(train_texts),
         "n_test": len(test_texts),
     }
+
+
+def cached_encode(encoder: Encoder, texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> Vectors:
+    """Encode texts once and keep the vectors in cache_dir (keyed by the texts and the model id)."""
+    digest = hashlib.sha256()
+    for t in texts:
+        digest.update(t.encode("utf-8") + b"\0")
+    safe_id = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in encoder.model_id)
+    path = cache_dir / f"{digest.hexdigest()[:16]}-{safe_id}.npy"
+    if path.exists():
+        vectors = np.load(path)
+        if vectors.shape[0] == len(texts):
+            return np.asarray(vectors, dtype=np.float32)
+    vectors = encoder.encode(list(texts), batch_size=batch_size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors

@@ -49,10 +49,15 @@ class LexicalFeaturizer:
     ) -> None:
         self.char_weight = char_weight
         # Case-sensitive whitespace tokens (1-3-grams) keep signals folding loses: CAPS, URLs, @handles.
+        # Plain character 1-6-grams (spaces and punctuation included) added 0.005 weighted F1 on CONSTRAINT.
         self.cased: TfidfVectorizer | None = None
+        self.cased_chars: TfidfVectorizer | None = None
         if cased:
             self.cased = TfidfVectorizer(
                 ngram_range=(1, 3), lowercase=False, token_pattern=r"\S+", sublinear_tf=True, dtype=np.float32
+            )
+            self.cased_chars = TfidfVectorizer(
+                analyzer="char", ngram_range=(1, 6), lowercase=False, sublinear_tf=True, min_df=2, dtype=np.float32
             )
         self.words = TfidfVectorizer(analyzer=word_tokens, sublinear_tf=True, min_df=min_df, dtype=np.float32)
         self.chars = TfidfVectorizer(
@@ -67,14 +72,17 @@ class LexicalFeaturizer:
     def fit(self, texts: Sequence[str]) -> LexicalFeaturizer:
         """Learn vocabularies and IDF weights."""
         clipped = [clip(t) for t in texts]
-        self.words.fit(clipped)
-        if self.cased is not None:
-            self.cased.fit(clipped)
-        try:
-            self.chars.fit(clipped)
-        except ValueError:  # tiny corpora: no character n-gram reaches min_df
-            self.chars.set_params(min_df=1)
-            self.chars.fit(clipped)
+        for vec in (self.words, self.chars, self.cased, self.cased_chars):
+            if vec is None:
+                continue
+            try:
+                vec.fit(clipped)
+            except ValueError:  # tiny corpora: no n-gram reaches min_df
+                vec.set_params(min_df=1)
+                vec.fit(clipped)
+            # The n-grams cut by min_df are kept only for introspection and dominate the pickle's size.
+            if hasattr(vec, "stop_words_"):
+                del vec.stop_words_
         return self
 
     def transform(self, texts: Sequence[str]) -> Sparse:
@@ -82,8 +90,8 @@ class LexicalFeaturizer:
         clipped = [clip(t) for t in texts]
         w = self.words.transform(clipped)
         blocks = [w, self.chars.transform(clipped) * self.char_weight]
-        if self.cased is not None:
-            blocks.append(self.cased.transform(clipped))
+        if self.cased is not None and self.cased_chars is not None:
+            blocks += [self.cased.transform(clipped), self.cased_chars.transform(clipped)]
         return sp.csr_matrix(normalize(sp.hstack(blocks).tocsr()))
 
     def top_cues(self, row: Sparse, weights: Floats, k: int = 5) -> list[tuple[str, float]]:
@@ -131,10 +139,10 @@ class CalibratedText:
         self.n_train = 0
 
     def _lex_svm(self) -> LinearSVC:
-        return LinearSVC(C=self.c, class_weight="balanced")
+        return LinearSVC(C=self.c)
 
     def _dense_svm(self) -> SVC:
-        return SVC(C=self.dense_c, kernel="rbf", gamma="scale", class_weight="balanced")
+        return SVC(C=self.dense_c, kernel="rbf", gamma="scale")
 
     def fit(
         self,
@@ -172,8 +180,10 @@ class CalibratedText:
 
     def _margins(self, x: Sparse, dense: npt.NDArray[Any] | None) -> list[Floats]:
         cols = [np.asarray(self.lex_svm.decision_function(x), dtype=np.float64)]
-        if self.dense_svm is not None and dense is not None:
-            cols.append(np.asarray(self.dense_svm.decision_function(dense), dtype=np.float64))
+        if self.dense_svm is not None:
+            # No vectors at scoring time (should not happen in the pipeline): a neutral dense margin.
+            margin = self.dense_svm.decision_function(dense) if dense is not None else np.zeros(len(cols[0]))
+            cols.append(np.asarray(margin, dtype=np.float64))
         return cols
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import numpy.typing as npt
 
@@ -20,7 +20,7 @@ from classifiers.risk import KnownClaims, RiskModel
 
 Vectors = npt.NDArray[np.float32]
 
-BUNDLE_FILE = "model.joblib"
+BUNDLE_FILE = "model.pkl"
 CARD_FILE = "card.json"
 SEED_COLUMNS = ("text", "lang", "relevant", "false_claim", "narrative")
 
@@ -168,9 +168,13 @@ def _count(values: Any) -> dict[str, int]:
 
 
 def save_bundle(bundle: ModelBundle, folder: Path) -> Path:
-    """Write model.joblib and card.json into `folder` (created); return the folder."""
+    """Write model.pkl and card.json into `folder` (created); return the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, folder / BUNDLE_FILE, compress=3)
+    # Plain pickle (C implementation): joblib's pure-Python pickler took seconds on TF-IDF vocabularies.
+    tmp = folder / (BUNDLE_FILE + ".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(bundle, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(folder / BUNDLE_FILE)
     write_card(bundle, folder)
     return folder
 
@@ -182,7 +186,9 @@ def write_card(bundle: ModelBundle, folder: Path) -> None:
 
 def load_bundle(folder: Path) -> ModelBundle:
     """Load a bundle saved by save_bundle."""
-    obj = joblib.load(folder / BUNDLE_FILE)
+    # Only models this installation wrote itself are loaded (state_dir is not user-supplied input).
+    with (folder / BUNDLE_FILE).open("rb") as fh:
+        obj = pickle.load(fh)
     if not isinstance(obj, ModelBundle):
         raise ValueError(f"{folder / BUNDLE_FILE} is not a model bundle")
     return obj

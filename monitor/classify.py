@@ -7,6 +7,7 @@ loads the encoder and the active model, and scores incrementally (safe to re-run
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def load_active(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> Mod
         return None
     try:
         return load_bundle(Path(row["path"]))
-    except (OSError, ValueError, EOFError, ImportError, AttributeError) as exc:
+    except (OSError, ValueError, EOFError, ImportError, AttributeError, pickle.UnpicklingError) as exc:
         log.warning(
             "classifier: model %s at %s cannot be loaded (%s); training a new one",
             row["version"],

@@ -15,7 +15,7 @@ import monitor
 from monitor.errors import MonitorError, UsageError
 
 REPO_ROOT = Path(monitor.__file__).resolve().parent.parent
-SAMPLES = REPO_ROOT / "data" / "samples"  # also monitor.demo_servers.SAMPLES
+SAMPLES = REPO_ROOT / "data" / "samples"
 STARTER_REBUTTALS = REPO_ROOT / "data" / "rebuttals" / "starter.yaml"
 STATE_FILE = ".demo-state.json"
 SECRET_ENV = "MISINFO_DEMO_SECRET_KEY"
@@ -257,6 +257,7 @@ def open_workspace(workspace: Path) -> tuple[Any, Any]:
 
 
 def write_state(workspace: Path, **values: Any) -> None:
+    """Merge values into the workspace's state file."""
     state = read_state(workspace)
     state.update(values)
     (workspace / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -153,23 +153,28 @@ class Formatter:
     """Dates, times and strings for one language and time zone."""
 
     def __init__(self, language: str, tz: str) -> None:
+        """Strings and formats for `language`, times shown in `tz`."""
         self.language = language
         self.tz = ZoneInfo(tz)
         self.s = STRINGS[language]
 
     def t(self, key: str, **values: object) -> str:
+        """The string `key`, formatted with `values`."""
         return self.s[key].format(**values) if values else self.s[key]
 
     def dt(self, value: str | datetime | None) -> str:
+        """A stored time (or datetime) as local date and time."""
         when = from_db_time(value) if isinstance(value, str) or value is None else value
         if when is None:
             return ""
         return format_datetime(when, _DATETIME[self.language], tzinfo=self.tz, locale=self.language)
 
     def day(self, value: date) -> str:
+        """A date, short form."""
         return format_date(value, _DATE[self.language], locale=self.language)
 
     def long_day(self, value: date) -> str:
+        """A date with the weekday, for headings."""
         return format_date(value, "full", locale=self.language)
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 ROBOTS_TTL = 3600.0  # seconds a robots.txt answer is trusted before it is fetched again
+ROBOTS_RETRY = 300.0  # seconds before an unreadable robots.txt is tried again
 MAX_RETRY_AFTER = 60.0  # never sleep longer than this on a Retry-After header
 CHUNK = 65536
 
@@ -204,21 +205,27 @@ class Fetcher:
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets our User-Agent fetch `url` (always True when respect_robots is off)."""
+        return self.robots_verdict(url)[0]
+
+    def robots_verdict(self, url: str) -> tuple[bool, str | None]:
+        """(allowed, why robots.txt could not be read) for `url`, cached per host."""
         if not self.cfg.respect_robots:
-            return True
+            return True, None
         key = host_key(url)
         now = time.monotonic()
         with _robots_lock:
             cached = _robots_cache.get(key)
         if cached is None or cached[0] < now:
             parser, problem = self._load_robots(key)
+            # A failure is retried sooner than a good answer, so a blip does not block a host for an hour.
+            ttl = ROBOTS_TTL if problem is None else ROBOTS_RETRY
+            cached = (now + ttl, parser, problem)
             with _robots_lock:
-                _robots_cache[key] = (now + ROBOTS_TTL, parser, problem)
-            cached = _robots_cache[key]
-        parser = cached[1]
+                _robots_cache[key] = cached
+        parser, problem = cached[1], cached[2]
         if parser is None:
-            return False
-        return parser.can_fetch(self.cfg.user_agent, url)
+            return False, problem
+        return parser.can_fetch(self.cfg.user_agent, url), None
 
     # --- internals ---------------------------------------------------------------------------------
 
@@ -260,8 +267,14 @@ class Fetcher:
         current = url
         while True:
             check_url(current, self.cfg.allow_private_hosts)
-            if robots and not self.allowed(current):
-                raise FetchError(f"{current}: robots.txt disallows fetching this URL for our User-Agent")
+            if robots:
+                ok, problem = self.robots_verdict(current)
+                if problem:
+                    raise FetchError(
+                        f"{current}: robots.txt could not be read ({problem}); not fetching for now"
+                    )
+                if not ok:
+                    raise FetchError(f"{current}: robots.txt disallows fetching this URL for our User-Agent")
             headers: dict[str, str] = {}
             if accept:
                 headers["Accept"] = accept

@@ -28,6 +28,7 @@ class MailUncertain(MailError):
 
 
 def _clean_header(value: str) -> str:
+    """A header value on one line, at most 300 characters."""
     # Header values can carry scraped text (narrative names, titles): no line breaks, bounded length.
     return " ".join(value.split())[:300]
 
@@ -83,10 +84,12 @@ def message_bytes(msg: EmailMessage) -> bytes:
 
 
 def _where(cfg: Config) -> str:
+    """host:port of the configured server, for messages."""
     return f"{cfg.smtp.host}:{cfg.smtp.port}"
 
 
 def _tls_context(cfg: Config) -> ssl.SSLContext:
+    """A verifying TLS context (system CAs, plus smtp.ca_file when set)."""
     ctx = ssl.create_default_context()
     if cfg.smtp.ca_file:
         try:

@@ -184,13 +184,15 @@ def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str],
     """Scheduler in the background, web app (when available) in the foreground; stop on SIGTERM/Ctrl-C."""
     with_web = web and importlib.util.find_spec("monitor.web.app") is not None
     stop = threading.Event()
-    if not with_web:
-        # Installed before anything starts, so a SIGTERM at any moment still ends in a clean shutdown.
-        def _stop(signum: int, frame: Any) -> None:
-            stop.set()
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    # Installed before anything starts, so a SIGTERM at any moment ends in a clean shutdown. uvicorn
+    # swaps in its own handlers while it runs and, on exit, re-raises the signal to the handler it
+    # found: ours, which only sets the event, so the scheduler below still shuts down cleanly.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     scheduler = start(cfg, config_path)
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")

@@ -14,6 +14,10 @@ _SIGNATURE_DATE = re.compile(
     r"\s+\d{1,2},\s+\d{4}\s*$"
 )
 _SPACE = re.compile(r"\s+")
+_EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MDY = re.compile(rf"((?:{_MONTHS})\s+\d{{1,2}},\s+\d{{4}})")
+_DMY = re.compile(rf"(\d{{1,2}}\s+(?:{_MONTHS})\s+\d{{4}})")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,20 @@ def load_qrels(path: Path) -> dict[str, set[str]]:
         elif len(parts) == 3:
             out.setdefault(parts[0], set()).add(parts[2])
     return out
+
+
+def parse_day(text: str) -> float | None:
+    """Day number (days since 1970-01-01) of 'January 28, 2021' or '28 January 2021' found in text."""
+    from datetime import datetime
+
+    for pattern, fmt in ((_MDY, "%B %d, %Y"), (_DMY, "%d %B %Y")):
+        found = pattern.findall(text)
+        if found:
+            try:
+                return float(datetime.strptime(found[-1], fmt).toordinal() - _EPOCH_ORDINAL)
+            except ValueError:
+                continue
+    return None
 
 
 def clean_query(text: str) -> str:

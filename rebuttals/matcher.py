@@ -54,6 +54,7 @@ class Doc:
     """One claim of the library: what it says, which rebuttal answers it, that rebuttal's title.
 
     `extra` is more text about the claim searched only by the combined lexical field (a subtitle, a summary).
+    `day` (days since 1970-01-01), when known, lets the re-ranker use how close a post is in time to the claim.
     """
 
     claim_id: Ident
@@ -61,6 +62,7 @@ class Doc:
     text: str
     title: str = ""
     extra: str = ""
+    day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,10 @@ def feature_names() -> list[str]:
     names = []
     for ch in (*CHANNELS, "fused"):
         names += [f"{ch}", f"{ch}_gap", f"{ch}_ratio", f"{ch}_rank"]
-    return [*names, "query_len", "doc_len", "title_len", "len_ratio", "same_rebuttal_in_pool"]
+    return [
+        *names, "query_len", "doc_len", "title_len", "len_ratio", "same_rebuttal_in_pool",
+        "days_known", "days_apart_log", "days_after_years", "days_apart_rank",
+    ]
 
 
 class Matcher:
@@ -125,6 +130,7 @@ class Matcher:
                 self.fields[(field, kind)] = SparseField([tokens(t, kind) for t in texts[field]])
         self.claim_vectors = self._vectors(texts["claim"], claim_vectors)
         self.title_vectors = self._vectors(texts["title"], title_vectors)
+        self.doc_day = np.asarray([np.nan if d.day is None else d.day for d in self.docs], dtype=np.float64)
         self.doc_len = np.asarray([len(t.split()) for t in texts["claim"]], dtype=np.float32)
         self.title_len = np.asarray([len(t.split()) for t in texts["title"]], dtype=np.float32)
         rebuttal_index: dict[Ident, int] = {}
@@ -163,8 +169,10 @@ class Matcher:
         out["fused"] = fused_score(out)
         return out
 
-    def candidates(self, queries: Sequence[str], query_vectors: Floats | None = None) -> list[Candidates]:
-        """Candidate pool and features for each query (the re-ranker's input)."""
+    def candidates(
+        self, queries: Sequence[str], query_vectors: Floats | None = None, days: Sequence[float | None] | None = None
+    ) -> list[Candidates]:
+        """Candidate pool and features for each query (the re-ranker's input); `days` as for Doc.day."""
         if query_vectors is None:
             query_vectors = self.encoder.encode(list(queries))
         out: list[Candidates] = []
@@ -177,10 +185,11 @@ class Matcher:
             chunk = list(queries[start : start + step])
             scores = self.channel_scores(chunk, query_vectors[start : start + step])
             for i, q in enumerate(chunk):
-                out.append(self._features(q, {k: v[i] for k, v in scores.items()}))
+                day = days[start + i] if days is not None else None
+                out.append(self._features(q, {k: v[i] for k, v in scores.items()}, day))
         return out
 
-    def _features(self, query: str, rows: dict[str, Floats]) -> Candidates:
+    def _features(self, query: str, rows: dict[str, Floats], day: float | None = None) -> Candidates:
         n = len(self.docs)
         keep = min(self.pool, n)
         pool: set[int] = set(_top(rows["fused"], keep).tolist())
@@ -204,8 +213,25 @@ class Matcher:
             np.log1p(self.title_len[docs]),
             np.log1p(qlen) - np.log1p(dlen),
             same,
+            *self._day_features(docs, day),
         ]
         return Candidates(docs, np.stack(cols, axis=1).astype(np.float32), rows["fused"][docs])
+
+    def _day_features(self, docs: npt.NDArray[np.int64], day: float | None) -> list[Floats]:
+        dd = self.doc_day[docs]
+        diff = (day if day is not None else np.nan) - dd
+        known = ~np.isnan(diff)
+        apart = np.where(known, np.abs(diff), 20 * 365.0)
+        after = np.where(known, np.clip(diff, -3650, 3650) / 365.0, 0.0)
+        order = np.argsort(apart, kind="stable")
+        rank = np.empty(len(docs), dtype=np.float64)
+        rank[order] = np.arange(1, len(docs) + 1)
+        return [
+            known.astype(np.float32),
+            np.log1p(apart).astype(np.float32),
+            after.astype(np.float32),
+            np.where(known, np.log1p(rank), np.log1p(len(docs))).astype(np.float32),
+        ]
 
     def rank(self, cands: Candidates) -> tuple[npt.NDArray[np.int64], Floats]:
         """Candidate docs ordered best first with their final scores (re-ranker if trained, else fused)."""
@@ -215,10 +241,16 @@ class Matcher:
         order = np.argsort(-scores, kind="stable")
         return cands.docs[order], np.asarray(scores[order], dtype=np.float32)
 
-    def search_many(self, texts: Sequence[str], k: int = 5, query_vectors: Floats | None = None) -> list[list[Match]]:
+    def search_many(
+        self,
+        texts: Sequence[str],
+        k: int = 5,
+        query_vectors: Floats | None = None,
+        days: Sequence[float | None] | None = None,
+    ) -> list[list[Match]]:
         """Top-k rebuttals for each text (best claim per rebuttal)."""
         results: list[list[Match]] = []
-        for cands in self.candidates(texts, query_vectors):
+        for cands in self.candidates(texts, query_vectors, days):
             docs, scores = self.rank(cands)
             seen: set[Ident] = set()
             matches: list[Match] = []

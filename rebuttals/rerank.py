@@ -91,8 +91,9 @@ def training_rows(
 def train(
     matcher: Matcher, queries: Sequence[str], positives: Sequence[set[Ident]], kind: str = "hgb",
     query_vectors: Floats | None = None,
+    days: Sequence[float | None] | None = None,
 ) -> Reranker:
     """Train a re-ranker from queries and their gold rebuttal ids, on this matcher's candidates."""
-    cands = matcher.candidates(queries, query_vectors)
+    cands = matcher.candidates(queries, query_vectors, days)
     x, y = training_rows(matcher, cands, positives)
     return Reranker(kind).fit(x, y)

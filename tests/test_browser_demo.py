@@ -44,6 +44,7 @@ class Demo:
     url: str
     workspace: Path
     target: dict[str, Any]
+    hostile: list[int]
     fixtures_base: str
 
 
@@ -53,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     import uvicorn
 
     from monitor.demo import build, demo_servers, free_port, open_workspace, prepare_workspace
-    from monitor.store.demo import first_flagged_with_suggestion
+    from monitor.store.demo import first_flagged_with_suggestion, hostile_item_ids
     from monitor.web.app import create_app
 
     ws = tmp_path_factory.mktemp("demo") / "ws"
@@ -65,6 +66,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         stages = build(cfg, db, lines.append)
         assert all(s.ok for s in stages), "\n".join(lines)
         target = first_flagged_with_suggestion(db)
+        hostile = hostile_item_ids(db)
         db.conn.close()
         assert target is not None, "the demo flagged nothing with a suggestion:\n" + "\n".join(lines)
         server = uvicorn.Server(
@@ -78,7 +80,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             time.sleep(0.05)
         assert server.started, "the web app did not start"
         try:
-            yield Demo(f"http://127.0.0.1:{port}", ws, target, fixtures.base)
+            yield Demo(f"http://127.0.0.1:{port}", ws, target, hostile, fixtures.base)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -170,6 +172,17 @@ def test_demo_walk_link_assign_report(demo: Demo, browser: Any) -> None:
     assert len(mails) >= 4, [m.name for m in mails]  # three digests + the assignment notice
     assert any(b"analyst@example.gov.vn" in m.read_bytes() for m in mails[3:])
 
-    # Hostile sample content (script tags, onerror=, javascript: links) stayed inert.
+    # Hostile sample content (script tags, onerror=, javascript: links) stays inert on its own item page too.
+    assert demo.hostile, "the samples' hostile items were not collected"
+    page = _login(browser, demo, "analyst", "demo-analyst-2026", watch)
+    shown_as_text = 0
+    for hostile_id in demo.hostile:
+        page.goto(f"{demo.url}/items/{hostile_id}")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("a[href^='javascript:'], img[onerror], main script").count() == 0
+        body = page.inner_text("body")
+        shown_as_text += any(p in body for p in ("<script>", "onerror=", "javascript:"))
+    assert shown_as_text > 0, "no payload was shown as text: escaping cannot be told from stripping"
+    page.context.close()
     assert watch["dialogs"] == []
     assert watch["offsite"] == []

@@ -119,10 +119,66 @@ def _seed(env: WebEnv) -> dict[str, int]:
         seed_suggestion(db, ids["hostile0"], vneid, 0.9, SCRIPT)
     finally:
         db.conn.close()
+    _seed_history(env, [s.rebuttal_id, vneid])
     now = datetime.now(UTC)
     make_assignment(env, s, assignee="analyst", due_at=to_db_time(now - timedelta(days=2)), note=SCRIPT)
     make_assignment(env, s, assignee="coordinator", due_at=to_db_time(now + timedelta(days=3)))
     return ids
+
+
+def _seed_history(env: WebEnv, rebuttals: list[int]) -> None:
+    """Two weeks of already-handled items so the report charts and response times have something to show."""
+    from monitor.store.db import write
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sources = ["bao-dien-tu", "trang-mxh-congkhai", "kenh-video"]
+    db = env.db()
+    try:
+        admin = db.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()[0]
+        narratives = {
+            r: db.execute("SELECT id FROM narratives WHERE rebuttal_id = ?", [r]).fetchone()[0]
+            for r in rebuttals
+        }
+        n = 0
+        for day in range(14, 0, -1):
+            for k in range(2 + (day * 5) % 7):
+                n += 1
+                seen = now - timedelta(days=day, hours=k * 2)
+                rid = rebuttals[n % len(rebuttals)]
+                item = seed_flag(
+                    db,
+                    f"Bài đăng cũ số {n} về {'CCCD' if rid == rebuttals[0] else 'VNeID'}",
+                    "nội dung cũ",
+                    source=sources[n % 3],
+                    lang="en" if n % 5 == 0 else "vi",
+                    fetched_at=to_db_time(seen),
+                    flagged_at=to_db_time(seen + timedelta(minutes=10)),
+                    narrative_id=narratives[rid],
+                    risk=0.6,
+                )
+                with write(db):
+                    if n % 4 == 3:
+                        db.execute(
+                            "UPDATE flags SET state = 'dismissed', dismiss_reason = 'accurate' WHERE item_id = ?",
+                            [item],
+                        )
+                        continue
+                    linked = seen + timedelta(hours=1 + (n * 7) % 20)
+                    db.execute(
+                        "INSERT INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, 0.8, ?)",
+                        [item, rid, admin, to_db_time(linked)],
+                    )
+                    db.execute("UPDATE flags SET state = 'linked' WHERE item_id = ?", [item])
+                    if n % 3 == 0:
+                        published = to_db_time(linked + timedelta(hours=6 + n % 30))
+                        db.execute(
+                            "INSERT INTO assignments (item_id, rebuttal_id, channel, assignee_id, due_at, status,"
+                            " published_url, published_at, created_by, created_at, updated_at)"
+                            " VALUES (?, ?, 'fanpage', ?, ?, 'published', 'https://example.gov.vn/p', ?, ?, ?, ?)",
+                            [item, rid, admin, published, published, admin, to_db_time(linked), published],
+                        )
+    finally:
+        db.conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from monitor.classify import model_kind, run_classify
-from monitor.classify_train import train_models
+from classifiers.risk import KnownClaims
+from classifiers.train import load_seed, save_bundle, train_bundle
+from monitor.classify import model_kind, run_classify, topic_of
+from monitor.classify_train import REPO_SEED, train_models
 from monitor.config import Config, load_config
 from monitor.store import connect, write
 from monitor.store import scores as store
@@ -43,6 +45,22 @@ def cdb(cfg: Config) -> Any:
     database = connect(cfg.database_path)
     yield database
     database.conn.close()
+
+
+_SEED_BUNDLE: dict[str, Any] = {}
+
+
+def install_seed_model(cfg: Config, db: sqlite_utils.Database, encoder: HashingEncoder) -> str:
+    """Register a model trained once per session on the seed data (training in every test is slow)."""
+    if encoder.model_id not in _SEED_BUNDLE:
+        examples = load_seed(REPO_SEED)
+        vecs = encoder.encode([ex.text for ex in examples])
+        topic = topic_of(cfg, db, encoder)
+        _SEED_BUNDLE[encoder.model_id] = train_bundle(examples, vecs, topic, KnownClaims.none(), encoder.model_id)
+    bundle = _SEED_BUNDLE[encoder.model_id]
+    path = save_bundle(bundle, cfg.state_path / "models" / bundle.version)
+    store.register_model(db, model_kind(encoder.model_id), bundle.version, str(path), bundle.card, True)
+    return bundle.version
 
 
 def add(db: sqlite_utils.Database, text: str, title: str = "") -> int:
@@ -81,11 +99,12 @@ def test_fresh_install_trains_then_flags_false_on_topic_items(cfg: Config, cdb: 
 
 
 def test_rerun_scores_nothing_new_and_never_reflags(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+    install_seed_model(cfg, cdb, fake_encoder)
     first = add(cdb, FALSE_VI)
     run_classify(cfg, cdb, encoder=fake_encoder)
     assert store.flag_for(cdb, first) is not None
     again = run_classify(cfg, cdb, encoder=fake_encoder)
-    assert (again.scored, again.flagged, again.trained) == (0, 0, False)
+    assert (again.scored, again.flagged) == (0, 0)
     second = add(cdb, FALSE_NODIAC)
     third = run_classify(cfg, cdb, encoder=fake_encoder)
     assert third.scored == 1 and store.flag_for(cdb, second) is not None
@@ -96,6 +115,7 @@ def test_thresholds_decide_flagging(make_config: Callable[..., Path], fake_encod
     strict = load_config(make_config(topic=TOPIC, classifier={"model": "bundled:all-MiniLM-L6-v2",
                                                               "thresholds": {"relevance": 1.0, "risk": 1.0}}))
     db = connect(strict.database_path)
+    install_seed_model(strict, db, fake_encoder)
     add(db, FALSE_VI)
     report = run_classify(strict, db, encoder=fake_encoder)
     assert report.scored == 1 and report.flagged == 0
@@ -105,6 +125,7 @@ def test_thresholds_decide_flagging(make_config: Callable[..., Path], fake_encod
 
 
 def test_only_cluster_representatives_are_flagged(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+    install_seed_model(cfg, cdb, fake_encoder)
     rep = add(cdb, FALSE_VI)
     dup = add(cdb, FALSE_VI + " Chia sẻ gấp!!!")
     with write(cdb):
@@ -116,6 +137,7 @@ def test_only_cluster_representatives_are_flagged(cfg: Config, cdb: Any, fake_en
 
 
 def test_reasons_name_nearest_claim_sentence_model_and_cues(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+    install_seed_model(cfg, cdb, fake_encoder)
     claim = "Sau sáp nhập tỉnh, căn cước công dân gắn chip phải làm lại và mất phí, nếu không thẻ hết giá trị."
     _, narrative_id = approve_claim(cdb, "cccd-merger", claim)
     approve_claim(cdb, "cash-ban", "Tiền mặt sẽ bị cấm, mọi thanh toán phải chuyển khoản.")
@@ -133,6 +155,7 @@ def test_reasons_name_nearest_claim_sentence_model_and_cues(cfg: Config, cdb: An
 
 
 def test_new_model_version_rescores_everything(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+    install_seed_model(cfg, cdb, fake_encoder)
     add(cdb, FALSE_VI)
     add(cdb, OFF_VI)
     first = run_classify(cfg, cdb, encoder=fake_encoder)
@@ -146,6 +169,7 @@ def test_new_model_version_rescores_everything(cfg: Config, cdb: Any, fake_encod
 
 
 def test_another_encoder_gets_its_own_model(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+    install_seed_model(cfg, cdb, fake_encoder)
     add(cdb, FALSE_VI)
     run_classify(cfg, cdb, encoder=fake_encoder)
     other = HashingEncoder(dim=32)

@@ -117,3 +117,24 @@ def test_language_and_html_text() -> None:
     assert detect_lang("Citizens do not need new identity cards") == "en"
     assert detect_lang("ok") is None
     assert html_to_text("<p>A<br>B</p><script>x()</script><p>C &amp; D</p>") == "A\nB\nC & D"
+
+
+def test_unreachable_host_is_reported_as_such() -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    fetcher, _ = _fetcher()
+    with pytest.raises(FetchError, match="cannot connect"):
+        fetcher.get(f"http://127.0.0.1:{port}/feed.xml")
+
+
+def test_robots_5xx_keeps_us_out(http_server: FixtureServer) -> None:
+    http_server.routes["/robots.txt"] = Response(503, b"")
+    http_server.routes["/feed.xml"] = Response(200, b"<rss/>")
+    fetcher, _ = _fetcher()
+    with pytest.raises(FetchError, match="robots.txt could not be read"):
+        fetcher.get(http_server.url("/feed.xml"))
+    assert not any(p == "/feed.xml" for _, p, _ in http_server.requests)

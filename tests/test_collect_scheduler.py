@@ -159,3 +159,38 @@ def test_misinfo_run_stops_cleanly_on_sigterm(make_config: Callable[..., Path]) 
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Stopped." in out
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("monitor.web.app") is None, reason="the web app is not installed"
+)
+def test_misinfo_run_with_web_app_stops_cleanly(make_config: Callable[..., Path]) -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    path = make_sources(make_config, [])
+    text = path.read_text() + f"web: {{host: 127.0.0.1, port: {port}}}\n"
+    path.write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from monitor.cli import main; main()", "--config", str(path), "run"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Uvicorn running" in line or not line:
+            break
+    assert any("Uvicorn running" in ln for ln in lines), lines
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Stopped." in out  # uvicorn's re-raised SIGTERM reached our handler: the scheduler shut down too

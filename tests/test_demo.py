@@ -125,3 +125,20 @@ def test_demo_check_runs_the_whole_pipeline(tmp_path: Path) -> None:
     mails = list((tmp_path / "ws" / "mail").glob("*.eml"))
     assert len(mails) == 3
     assert any(b"lanh-dao@example.gov.vn" in m.read_bytes() for m in mails)
+
+
+def test_a_complete_workspace_is_reused_and_an_incomplete_one_is_not(tmp_path: Path) -> None:
+    from monitor.demo_workspace import REPO_ROOT, is_complete, reset_workspace, write_state
+    from monitor.errors import UsageError
+
+    ws = prepare_workspace(tmp_path / "ws", base_url="http://127.0.0.1:9", smtp_port=2525)
+    assert not is_complete(ws)
+    (ws / "misinfo.db").write_bytes(b"")
+    write_state(ws, complete=False, failed_stages=["classify"])
+    assert not is_complete(ws)
+    write_state(ws, complete=True, fixture_port=9)
+    assert is_complete(ws)
+    reset_workspace(ws)
+    assert not ws.exists()
+    with pytest.raises(UsageError):
+        reset_workspace(REPO_ROOT)

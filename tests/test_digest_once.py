@@ -217,3 +217,22 @@ def test_connection_lost_after_data_is_never_resent_automatically(tmp_path: Path
     assert run_digest(cfg, db, retry_only=True, now=NOW + timedelta(hours=1)).results == []
     assert len(smtp.sink.envelopes) == 1
     db.conn.close()
+
+
+def test_the_next_days_run_also_retries_yesterdays_failure(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = load_config(_setup(tmp_path, port))
+    db = connect(cfg.database_path)
+    assert run_digest(cfg, db, send=True, to=COORD, now=NOW).results[0].status == "failed"
+    server = SmtpServer(port=port).start()
+    try:
+        tomorrow = run_digest(cfg, db, send=True, now=NOW + timedelta(days=1))
+        assert [(r.recipient, r.period, r.status) for r in tomorrow.results][-1] == (
+            COORD,
+            "2026-11-26",
+            "sent",
+        )
+        assert [r.status for r in tomorrow.results] == ["sent"] * 5 and len(server.sink.envelopes) == 5
+    finally:
+        server.stop()
+    db.conn.close()

@@ -207,3 +207,10 @@ def test_openapi_docs_are_served_without_cdn(env: WebEnv) -> None:
         spec["paths"]
     )
     assert client.get("/static/htmx.min.js").status_code == 200
+
+
+def test_bad_parameters_get_a_message_not_a_crash(env: WebEnv) -> None:
+    page = env.client("analyst").get("/queue?limit=abc")
+    assert page.status_code == 400 and "limit" in page.text
+    api = env.api("analyst").post(f"/api/items/{env.seeds['item']}/link", json={"rebuttal_id": "x"})
+    assert api.status_code == 422 and "rebuttal_id" in api.json()["error"]

@@ -10,6 +10,7 @@ import pytest
 
 from monitor.errors import Conflict, PermissionDenied, UsageError
 from monitor.store import assignments as store
+from monitor.store.db import write
 from monitor.store.users import get_user
 from tests.pages_helpers import (  # noqa: F401  (fixtures)
     SmtpSink,
@@ -142,6 +143,17 @@ def test_board_columns_overdue_and_own_work(pweb: WebEnv) -> None:  # noqa: F811
     assert cards[str(late)] == "card overdue"
     assert cards[str(fine)] == "card"
     assert "1 overdue" in page
+    db = pweb.db()
+    try:  # finished long ago: off the board (open work always stays)
+        with write(db):
+            db.execute(
+                "UPDATE assignments SET status = 'published', published_url = 'https://example.gov.vn/o',"
+                " updated_at = '2020-01-01T00:00:00+00:00' WHERE id = ?",
+                [fine],
+            )
+    finally:
+        db.conn.close()
+    assert f'id="a{fine}"' not in pweb.client("coordinator").get("/assignments").text
     mine = pweb.client("analyst").get("/assignments").text
     assert f'id="a{late}"' in mine and f'id="a{other}"' not in mine
 

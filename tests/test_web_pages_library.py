@@ -77,7 +77,9 @@ def test_analyst_reads_but_cannot_write(pweb: WebEnv) -> None:  # noqa: F811
     seeded = seed_basics(pweb)
     client = pweb.client("analyst")
     page = client.get(f"/rebuttals/{seeded.rebuttal_id}").text
-    assert "/edit" not in page and "/approve" not in page
+    assert "/edit" not in page and "/approve" not in page and "/assignments/new" not in page
+    coordinator_view = pweb.client("coordinator").get(f"/rebuttals/{seeded.rebuttal_id}").text
+    assert f'href="/assignments/new?rebuttal_id={seeded.rebuttal_id}"' in coordinator_view
     assert _new_draft(client).status_code == 403
 
 

@@ -178,13 +178,30 @@ def read_labelled_csv(path: str, text_col: str, label_col: str, positive: str) -
 @click.option("--text-col", default="text", show_default=True, help="Column holding the text.")
 @click.option("--label-col", default="label", show_default=True, help="Column holding the label.")
 @click.option("--positive", required=True, help="Label value meaning 'false claim' (e.g. fake).")
+@click.option(
+    "--embeddings/--no-embeddings", default=True, show_default=True,
+    help="Stack frozen embeddings of the bundled all-MiniLM-L6-v2 with the lexical model (cached on disk).",
+)
+@click.option(
+    "--cache", "cache_dir", default="var/cache/bench", show_default=True, type=click.Path(file_okay=False),
+    help="Folder where embeddings of the CSV texts are cached between runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print figures; the last line is one JSON object.")
 def bench_classify(
-    train_csv: tuple[str, ...], test_csv: str, text_col: str, label_col: str, positive: str, as_json: bool
+    train_csv: tuple[str, ...],
+    test_csv: str,
+    text_col: str,
+    label_col: str,
+    positive: str,
+    embeddings: bool,
+    cache_dir: str,
+    as_json: bool,
 ) -> None:
     """Train the risk classifier on labelled CSVs and report weighted F1, precision, recall on a test CSV.
 
-    Lexical model only (TF-IDF word + character n-grams, calibrated linear SVM); no database needed.
+    The same model `misinfo train` builds for risk: a linear SVM on TF-IDF word and character n-grams
+    stacked with an RBF SVM on frozen sentence embeddings, calibrated by logistic regression. No
+    database needed; the first run encodes the texts (minutes on 2 cores), later runs read the cache.
 
     \b
     Example:
@@ -205,7 +222,16 @@ def bench_classify(
         raise UsageError(
             f"the training data has only one class — is --positive '{positive}' a value of {label_col}?"
         )
-    figures: dict[str, Any] = benchmark(texts, labels, test_texts, test_labels)
+    train_vecs = test_vecs = None
+    if embeddings:
+        from classifiers.embed import BUNDLED, SentenceEncoder
+        from classifiers.evaluate import cached_encode
+
+        encoder = SentenceEncoder(BUNDLED)
+        train_vecs = cached_encode(encoder, texts, Path(cache_dir))
+        test_vecs = cached_encode(encoder, test_texts, Path(cache_dir))
+    figures: dict[str, Any] = benchmark(texts, labels, test_texts, test_labels, train_vecs, test_vecs)
+    figures["embeddings"] = "all-MiniLM-L6-v2" if embeddings else "none"
     if not as_json:
         for key, value in figures.items():
             click.echo(f"{key}: {value}")

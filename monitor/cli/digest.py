@@ -8,10 +8,12 @@ from pathlib import Path
 import click
 
 from monitor.cli.context import app
+from monitor.delivery import SendResult
 from monitor.errors import MailError, UsageError
 
 
-def _failure(results: list, what: str) -> MailError:  # type: ignore[type-arg]
+def _failure(results: list[SendResult], what: str) -> MailError:
+    """One error line for the failed messages of a run."""
     first = results[0]
     return MailError(
         f"{first.error} ({len(results)} {what} not sent; the failure is recorded and the next run retries)"
@@ -140,5 +142,6 @@ def surge(ctx: click.Context, dry_run: bool, out_dir: Path | None) -> None:
 
 
 def register(cli: click.Group) -> None:
+    """Add the digest and surge commands to the CLI."""
     cli.add_command(digest)
     cli.add_command(surge)

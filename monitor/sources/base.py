@@ -13,6 +13,9 @@ from monitor.normalize import VN_TZ, canonical_url, detect_lang, parse_time, sim
 from monitor.store.items import Evidence, NewItem
 
 MAX_TITLE = 500
+# items.simhash is informational only (clusters come from MinHash bands, store/collect.py); off by
+# default because it doubles the shingling cost per item.
+FINGERPRINT = False
 MAX_TEXT = 200_000  # characters kept per item; the evidence copy keeps the whole body
 
 
@@ -118,6 +121,6 @@ def make_item(
         lang=detect_lang(body) or (lang.split("-")[0].lower() if lang else None),
         html=html,
         extraction_note="; ".join(all_notes) or None,
-        simhash=simhash(body),
+        simhash=simhash(body) if FINGERPRINT else None,
         evidence=evidence,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from monitor.errors import FetchError
 from monitor.normalize import html_to_text
@@ -31,7 +32,8 @@ class MastodonConnector:
                 run.note(f"status {index + 1} is not an object; skipped")
                 continue
             # A boost carries the original post in `reblog`: the original is what was said, and by whom.
-            post = status.get("reblog") if isinstance(status.get("reblog"), dict) else status
+            reblog = status.get("reblog")
+            post: dict[str, Any] = reblog if isinstance(reblog, dict) else status
             text = html_to_text(post.get("content") or "")
             spoiler = (post.get("spoiler_text") or "").strip()
             if spoiler:

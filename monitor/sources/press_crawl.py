@@ -139,7 +139,7 @@ class PressSpider(scrapy.Spider):
             "url": response.request.url if response.request else response.url,
             "final_url": response.url,
             "status": response.status,
-            "content_type": response.headers.get("Content-Type", b"").decode("latin-1") or None,
+            "content_type": (response.headers.get("Content-Type") or b"").decode("latin-1") or None,
             "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "body_b64": base64.b64encode(response.body).decode("ascii"),
             **art,

@@ -30,7 +30,10 @@ def parse_feed(res: FetchResult) -> Any:
     if res.content_type:
         headers["content-type"] = res.content_type
     try:
-        parsed = feedparser.parse(res.body, response_headers=headers, sanitize_html=True)
+        # No sanitising here: entry HTML is only ever turned into plain text (html_to_text), never rendered.
+        parsed = feedparser.parse(
+            res.body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
     except Exception as exc:  # feedparser promises not to raise; a bug in it must not stop collection
         raise FetchError(
             f"{res.final_url}: the feed could not be parsed ({type(exc).__name__}: {exc})"
@@ -48,8 +51,8 @@ def parse_feed(res: FetchResult) -> Any:
             "— point the source's url at the feed itself"
         )
     if parsed.bozo and not parsed.get("version"):
-        exc = parsed.get("bozo_exception")
-        raise FetchError(f"{res.final_url}: not a valid RSS/Atom feed ({exc}) — check the feed URL")
+        problem = parsed.get("bozo_exception")
+        raise FetchError(f"{res.final_url}: not a valid RSS/Atom feed ({problem}) — check the feed URL")
     if not parsed.get("version"):
         raise FetchError(f"{res.final_url}: the response is not an RSS or Atom feed")
     return parsed

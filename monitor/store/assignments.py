@@ -113,8 +113,12 @@ def list_assignments(
     assignee_id: int | None = None,
     overdue_only: bool = False,
     limit: int = 500,
+    closed_since: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Assignments with assignee, rebuttal, item and narrative names and an `overdue` flag; soonest due first."""
+    """Assignments with assignee, rebuttal, item and narrative names and an `overdue` flag; soonest due first.
+
+    With `closed_since` (store time), published and cancelled ones are kept only if they changed since then.
+    """
     where: list[str] = []
     params: dict[str, Any] = {"now": utcnow(), "limit": limit}
     if status:
@@ -125,6 +129,9 @@ def list_assignments(
     if assignee_id is not None:
         where.append("a.assignee_id = :assignee")
         params["assignee"] = int(assignee_id)
+    if closed_since:
+        where.append("(a.status IN ('assigned', 'in_progress') OR a.updated_at >= :closed_since)")
+        params["closed_since"] = closed_since
     if overdue_only:
         where.append("a.status IN ('assigned', 'in_progress') AND a.due_at IS NOT NULL AND a.due_at < :now")
     sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")

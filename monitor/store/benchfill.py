@@ -17,11 +17,12 @@ import sqlite_utils
 
 from monitor.store.db import to_db_time, utcnow, write
 
-WORDS = (
+_VOCABULARY = (
     "sáp nhập tỉnh xã căn cước CCCD VNeID tài khoản ngân hàng lương hưu tinh giản biên chế giáo viên bác sĩ "
     "biển số xe sổ đỏ tiền mặt thanh toán điện tử dịch vụ công trực tuyến chính quyền hai cấp cấp huyện "
     "người dân phải làm lại giấy tờ phí mới thông báo khẩn chia sẻ ngay tin đồn mạng xã hội"
-).split()
+)
+WORDS = _VOCABULARY.split()
 
 
 def fill(
@@ -51,10 +52,12 @@ def fill(
             )
             rid = int(cur.lastrowid or 0)
             db.execute(
-                "INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, 'vi')", [rid, f"luận điệu sai số {r}"]
+                "INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, 'vi')",
+                [rid, f"luận điệu sai số {r}"],
             )
             db.execute(
-                "INSERT INTO narratives (name, rebuttal_id, created_at) VALUES (?, ?, ?)", [f"Phản bác số {r}", rid, stamp]
+                "INSERT INTO narratives (name, rebuttal_id, created_at) VALUES (?, ?, ?)",
+                [f"Phản bác số {r}", rid, stamp],
             )
     source_ids = [int(r[0]) for r in db.execute("SELECT id FROM sources ORDER BY id").fetchall()]
     rebuttal_rows = db.execute(
@@ -67,7 +70,9 @@ def fill(
     done = 0
     while done < items:
         n = min(batch, items - done)
-        item_rows, flag_rows, sugg_rows = [], [], []
+        item_rows: list[tuple[Any, ...]] = []
+        flag_rows: list[tuple[Any, ...]] = []
+        sugg_rows: list[tuple[Any, ...]] = []
         for k in range(n):
             iid = start + done + k
             words = rng.choices(WORDS, k=30)
@@ -78,17 +83,43 @@ def fill(
             lang = "vi" if rng.random() < 0.8 else "en"
             cluster = iid if rng.random() < 0.9 else max(start, iid - rng.randint(1, 50))
             item_rows.append(
-                (iid, source_ids[rng.randrange(len(source_ids))], f"https://example.gov.vn/a/{iid}", f"https://example.gov.vn/a/{iid}",
-                 digest, title, text, fetched, fetched, lang, cluster, 1 + (iid % 7 == 0))
+                (
+                    iid,
+                    source_ids[rng.randrange(len(source_ids))],
+                    f"https://example.gov.vn/a/{iid}",
+                    f"https://example.gov.vn/a/{iid}",
+                    digest,
+                    title,
+                    text,
+                    fetched,
+                    fetched,
+                    lang,
+                    cluster,
+                    1 + (iid % 7 == 0),
+                )
             )
             if (done + k) % flag_every == 0 and len(flag_rows) + done // flag_every < flagged:
                 rb = rebuttal_rows[iid % len(rebuttal_rows)]
                 risk = round(rng.uniform(0.5, 1.0), 2)
-                state = rng.choices(["new", "in_review", "linked", "dismissed", "escalated"], [60, 5, 20, 12, 3])[0]
-                reasons = {"nearest_claims": [{"claim": rb[2], "similarity": risk, "rebuttal_id": rb[0]}], "model": "bench"}
+                state = rng.choices(
+                    ["new", "in_review", "linked", "dismissed", "escalated"], [60, 5, 20, 12, 3]
+                )[0]
+                reasons = {
+                    "nearest_claims": [{"claim": rb[2], "similarity": risk, "rebuttal_id": rb[0]}],
+                    "model": "bench",
+                }
                 flag_rows.append(
-                    (iid, state, round(rng.uniform(0.5, 1.0), 2), risk, json.dumps(reasons, ensure_ascii=False), "bench",
-                     rb[3], fetched, fetched)
+                    (
+                        iid,
+                        state,
+                        round(rng.uniform(0.5, 1.0), 2),
+                        risk,
+                        json.dumps(reasons, ensure_ascii=False),
+                        "bench",
+                        rb[3],
+                        fetched,
+                        fetched,
+                    )
                 )
                 sugg_rows.append((iid, rb[0], rb[1], 1, risk, rb[2], "bench", stamp))
         with write(db):
@@ -113,7 +144,9 @@ def fill(
     return {
         "items": int(db.execute("SELECT COUNT(*) FROM items").fetchone()[0]),
         "flags": int(db.execute("SELECT COUNT(*) FROM flags").fetchone()[0]),
-        "open": int(db.execute("SELECT COUNT(*) FROM flags WHERE state IN ('new', 'in_review')").fetchone()[0]),
+        "open": int(
+            db.execute("SELECT COUNT(*) FROM flags WHERE state IN ('new', 'in_review')").fetchone()[0]
+        ),
     }
 
 

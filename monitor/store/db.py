@@ -25,6 +25,7 @@ MIGRATION_MODULES = [
     "monitor.store.users",
     "monitor.store.queue",
     "monitor.store.mail",
+    "monitor.store.reports",
 ]
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]

@@ -70,3 +70,13 @@ def first_flagged_with_suggestion(db: sqlite_utils.Database) -> dict[str, Any] |
         "rebuttal_id": int(row[2]),
         "rebuttal_title": str(row[3]),
     }
+
+
+def hostile_item_ids(db: sqlite_utils.Database) -> list[int]:
+    """Items whose stored title or text carries a script payload from the samples (they must stay inert)."""
+    rows = db.execute(
+        "SELECT id FROM items WHERE title LIKE '%<script%' OR title LIKE '%onerror=%'"
+        " OR text LIKE '%<script%' OR text LIKE '%onerror=%' OR text LIKE '%javascript:%'"
+        " OR html LIKE '%<script%' OR html LIKE '%onerror=%' OR html LIKE '%javascript:%' ORDER BY id"
+    ).fetchall()
+    return [int(r[0]) for r in rows]

@@ -52,10 +52,12 @@ class NewItem:
 def store_blob(db: sqlite_utils.Database, body: bytes) -> str:
     """Store a body once (gzip), return its sha256."""
     digest = hashlib.sha256(body).hexdigest()
-    db.execute(
-        "INSERT OR IGNORE INTO evidence_blobs (sha256, size, body_gz) VALUES (?, ?, ?)",
-        [digest, len(body), gzip.compress(body, compresslevel=6)],
-    )
+    # A feed body is shared by all its entries: compress it once, not once per entry.
+    if db.execute("SELECT 1 FROM evidence_blobs WHERE sha256 = ?", [digest]).fetchone() is None:
+        db.execute(
+            "INSERT OR IGNORE INTO evidence_blobs (sha256, size, body_gz) VALUES (?, ?, ?)",
+            [digest, len(body), gzip.compress(body, compresslevel=6)],
+        )
     return digest
 
 
@@ -111,9 +113,20 @@ def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
             " published_at, fetched_at, lang, simhash, extraction_note)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                item.source_id, item.url, item.canonical_url, item.external_id, item.content_hash,
-                item.title, item.text, item.html, item.author, item.published_at, item.fetched_at or now,
-                item.lang, item.simhash, item.extraction_note,
+                item.source_id,
+                item.url,
+                item.canonical_url,
+                item.external_id,
+                item.content_hash,
+                item.title,
+                item.text,
+                item.html,
+                item.author,
+                item.published_at,
+                item.fetched_at or now,
+                item.lang,
+                item.simhash,
+                item.extraction_note,
             ],
         )
         item_id = int(cur.lastrowid or 0)
@@ -145,7 +158,8 @@ def search_items(db: sqlite_utils.Database, text: str, limit: int = 50, offset: 
     if q is None:
         return []
     rows = db.execute(
-        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?", [q, limit, offset]
+        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
+        [q, limit, offset],
     ).fetchall()
     return [int(r[0]) for r in rows]
 

@@ -12,6 +12,7 @@ from monitor.store.db import query_one, write
 
 
 def _add_payload(db: sqlite_utils.Database) -> None:
+    """Add digests_sent.payload (the exact message bytes); safe to re-run."""
     # The exact bytes of the message, stored before the first SMTP attempt, so every retry (and an
     # operator's --force) sends the identical message with the identical Message-ID.
     cols = {row[1] for row in db.execute("PRAGMA table_info(digests_sent)").fetchall()}
@@ -245,7 +246,7 @@ def narrative_info(db: sqlite_utils.Database, narrative_ids: list[int]) -> dict[
     return {int(r["id"]): r for r in rows}
 
 
-def open_assignments(db: sqlite_utils.Database, due_before: str) -> list[dict[str, Any]]:
+def open_assignments(db: sqlite_utils.Database, due_before: str, limit: int = 50) -> list[dict[str, Any]]:
     """Assignments not yet published or cancelled that are due before `due_before` (overdue ones first)."""
     return list(
         db.query(
@@ -259,8 +260,9 @@ def open_assignments(db: sqlite_utils.Database, due_before: str) -> list[dict[st
               LEFT JOIN narratives n ON n.id = a.narrative_id
              WHERE a.status IN ('assigned', 'in_progress') AND a.due_at IS NOT NULL AND a.due_at <= ?
              ORDER BY a.due_at, a.id
+             LIMIT ?
             """,
-            [due_before],
+            [due_before, limit],
         )
     )
 

@@ -187,9 +187,22 @@ def suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5) -> list
 
 
 def attach_suggestions(db: sqlite_utils.Database, rows: list[dict[str, Any]], limit: int = 3) -> None:
-    """Add `suggestions` (best few) to each row."""
+    """Add `suggestions` (best few approved ones, as suggestions_for gives them) to each row, in one query."""
+    ids = [int(row["id"]) for row in rows]
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        marks = ",".join("?" for _ in ids)
+        for s in db.query(
+            "SELECT s.item_id, s.rebuttal_id, r.title, r.short_answer, s.score, s.claim, s.claim_id, s.rank"
+            " FROM suggestions s JOIN rebuttals r ON r.id = s.rebuttal_id"
+            f" WHERE s.item_id IN ({marks}) AND r.status = 'approved' ORDER BY s.item_id, s.rank, s.score DESC",
+            ids,
+        ):
+            bucket = found[int(s.pop("item_id"))]
+            if len(bucket) < limit:
+                bucket.append(s)
     for row in rows:
-        row["suggestions"] = suggestions(db, int(row["id"]), limit)
+        row["suggestions"] = found[int(row["id"])]
 
 
 def rows_for_items(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict[str, Any]]:
@@ -361,14 +374,30 @@ def _claim(
             raise NotFound(f"item {item_id} does not exist")
         raise Conflict(f"item {item_id} is not in the review queue (it was never flagged)")
     if flag["state"] in OPEN_STATES:
-        raise Conflict(
-            f"item {item_id} was changed while you were looking at it — reload the page and decide again"
+        raise _conflict(
+            "item %(id)s was changed while you were looking at it — reload the page and decide again",
+            id=item_id,
         )
-    who = flag.get("handled_by_name") or "?"
-    raise Conflict(
-        f"item {item_id} was already handled by {who} ({flag['state']}, {flag.get('handled_at') or ''}) — "
-        "reload to see the decision"
+    raise _conflict(
+        "item %(id)s was already handled by %(who)s (%(state)s, %(when)s) — reload to see the decision",
+        id=item_id,
+        who=flag.get("handled_by_name") or "?",
+        state=f"state:{flag['state']}",
+        when=flag.get("handled_at") or "",
     )
+
+
+def _conflict(msgid: str, **values: Any) -> Conflict:
+    """A Conflict whose English text is `msgid % values`; the web app re-translates msgid for the user.
+
+    `state` holds a "state:<name>" message id and `when` a store-format time; the English text shows them
+    as the bare state name and UTC time.
+    """
+    english = {**values, "state": str(values.get("state", "")).removeprefix("state:")}
+    exc = Conflict(msgid % english)
+    exc.msgid = msgid  # type: ignore[attr-defined]
+    exc.values = values  # type: ignore[attr-defined]
+    return exc
 
 
 def link_item(
@@ -576,7 +605,7 @@ def ensure_source(
     with write(db):
         row = query_one(db, "SELECT id FROM sources WHERE name = ?", [name])
         if row:
-            return int(row["id"])  # type: ignore[call-overload]
+            return int(str(row["id"]))
         now = utcnow()
         cur = db.execute(
             "INSERT INTO sources (name, kind, url, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",

@@ -170,17 +170,6 @@ def set_language(db: sqlite_utils.Database, user_id: int, language: str) -> None
         )
 
 
-def touch_token(db: sqlite_utils.Database, token: str) -> None:
-    """Record when a token was last used (best effort, once a minute at most)."""
-    now = utcnow()
-    with write(db):
-        db.execute(
-            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?"
-            " AND (last_used_at IS NULL OR last_used_at < ?)",
-            [now, token_hash(token), now[:16]],
-        )
-
-
 # --- login throttling -------------------------------------------------------------------------------
 # Per user (users.failed_logins / locked_until) and per client address (login_throttle table):
 # after FREE_FAILURES failures, each further failure locks for BASE_LOCK_S doubling up to MAX_LOCK_S.
@@ -234,7 +223,7 @@ def login_locked_for(db: sqlite_utils.Database, username: str, address: str) -> 
         query_one(db, "SELECT locked_until FROM users WHERE username = ?", [username]),
         query_one(db, "SELECT locked_until FROM login_throttle WHERE address = ?", [address]),
     ):
-        until = from_db_time(row["locked_until"]) if row and row["locked_until"] else None
+        until = from_db_time(str(row["locked_until"])) if row and row["locked_until"] else None
         if until is not None and until > now:
             waits.append(int((until - now).total_seconds()) + 1)
     return max(waits)
@@ -270,7 +259,7 @@ def authenticate(
                 [failures, _later(lock) if lock else None, user["id"]],
             )
         row = query_one(db, "SELECT failures FROM login_throttle WHERE address = ?", [address])
-        failures_addr = (int(row["failures"]) if row else 0) + 1
+        failures_addr = (int(str(row["failures"])) if row else 0) + 1
         lock_addr = _lock_seconds(failures_addr, FREE_FAILURES_PER_ADDRESS)
         db.execute(
             "INSERT INTO login_throttle (address, failures, locked_until, updated_at) VALUES (?, ?, ?, ?)"

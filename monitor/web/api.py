@@ -59,7 +59,7 @@ def _suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5) -> lis
     ]
 
 
-def _queue_item(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any]:
+def _queue_item(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": int(row["id"]),
         "title": row["title"],
@@ -72,7 +72,15 @@ def _queue_item(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any
         "flagged_at": row.get("flagged_at"),
         "narrative_id": row.get("narrative_id"),
         "version": row.get("version"),
-        "suggestions": _suggestions(db, int(row["id"]), 3),
+        "suggestions": [
+            {
+                "rebuttal_id": int(s["rebuttal_id"]),
+                "score": float(s["score"]),
+                "claim": s.get("claim"),
+                "title": s.get("title"),
+            }
+            for s in row["suggestions"]
+        ],
     }
 
 
@@ -103,7 +111,8 @@ def api_queue(
         None if narrative is None else str(narrative),
     )
     rows, next_cursor = q.list_queue(db, filt, cursor, limit)
-    return {"items": [_queue_item(db, r) for r in rows], "next": next_cursor}
+    q.attach_suggestions(db, rows, limit=3)
+    return {"items": [_queue_item(r) for r in rows], "next": next_cursor}
 
 
 @router.get("/items", summary="Full-text search across all items (accents optional)")

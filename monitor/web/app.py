@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -21,7 +23,7 @@ from monitor.config import Config
 from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, UsageError
 from monitor.store import connect
 from monitor.web import i18n
-from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, localtime, render
+from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, language, localtime, render
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +128,27 @@ def _error_response(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", status_code=status, message=message, status=status)
 
 
+def _message(request: Request, exc: MonitorError) -> str:
+    """The error's text; in the user's language when the raiser gave a message id (HTML pages only)."""
+    msgid = getattr(exc, "msgid", None)
+    if not msgid or is_api(request):
+        return str(exc)
+    lang = language(request)
+    values = dict(getattr(exc, "values", {}) or {})
+    if "state" in values:
+        values["state"] = i18n.translate(lang, str(values["state"]))
+    if "when" in values:
+        values["when"] = localtime(str(values["when"]), tz=request.app.state.cfg.web.timezone)
+    return i18n.translate(lang, msgid, **values)
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(MonitorError)
     async def monitor_error(request: Request, exc: MonitorError) -> Response:
         status = _status_for(exc)
         if status >= 500:
             log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
-        return _error_response(request, status, str(exc))
+        return _error_response(request, status, _message(request, exc))
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -146,6 +162,17 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AuthRequired)
     async def auth_required(request: Request, exc: AuthRequired) -> Response:
         return JSONResponse({"error": exc.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()) if p not in ('body', 'query', 'path'))}: {err.get('msg')}"
+            for err in exc.errors()[:5]
+        )
+        message = f"invalid request — {problems}"
+        if is_api(request):
+            return JSONResponse({"error": message, "detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return _error_response(request, 400, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

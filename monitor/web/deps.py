@@ -199,7 +199,8 @@ def render(request: Request, template_name: str, status_code: int = 200, **conte
         _=i18n.translator(lang),
         lang=lang,
         languages=i18n.LANGUAGE_NAMES,
-        flashes=pop_flashes(request),
+        # Fragments (templates named _*.html) leave queued messages for the next full page.
+        flashes=[] if template_name.rsplit("/", 1)[-1].startswith("_") else pop_flashes(request),
         has_role=has_role,
     )
     response: Response = templates.TemplateResponse(request, template_name, context, status_code=status_code)

@@ -32,12 +32,10 @@ def load_catalogues(locales_dir: Path = LOCALES_DIR) -> dict[str, dict[str, str]
             for message in catalog:
                 if not message.id or not message.string or message.fuzzy:
                     continue
-                if isinstance(message.id, tuple):  # plural forms: keep the singular pair
-                    out[lang][message.id[0]] = (
-                        message.string[0] if isinstance(message.string, tuple) else message.string
-                    )
-                else:
-                    out[lang][message.id] = str(message.string)
+                # Plural entries: keep the singular pair.
+                msgid = message.id[0] if isinstance(message.id, list | tuple) else message.id
+                text = message.string[0] if isinstance(message.string, list | tuple) else message.string
+                out[lang][str(msgid)] = str(text)
     return out
 
 

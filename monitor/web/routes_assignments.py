@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from monitor.config import Config
 from monitor.errors import Conflict, MailError, MonitorError, PermissionDenied
 from monitor.store import assignments as store
+from monitor.store.db import to_db_time
 from monitor.store.items import get_item
 from monitor.web import i18n
 from monitor.web.deps import config, flash, get_db, language, localtime, render, require_roles, verify_csrf
@@ -23,6 +25,7 @@ router = APIRouter()
 
 MANAGE_ROLES = ("coordinator",)
 COLUMNS = store.STATUSES
+CLOSED_DAYS = 30
 
 
 def _t(lang: str, msgid: str, **values: Any) -> str:
@@ -110,7 +113,9 @@ def board(
     """The board by status; coordinators see everyone's work, others see their own."""
     manager = _is_manager(user)
     only_mine = bool(mine) or not manager
-    rows = store.list_assignments(db, assignee_id=user["id"] if only_mine else None)
+    # Open work always shows; finished work for the last CLOSED_DAYS days, so the board stays short.
+    since = to_db_time(datetime.now(UTC) - timedelta(days=CLOSED_DAYS))
+    rows = store.list_assignments(db, assignee_id=user["id"] if only_mine else None, closed_since=since)
     columns: dict[str, list[dict[str, Any]]] = {status: [] for status in COLUMNS}
     for row in rows:
         columns[row["status"]].append(row)
@@ -123,6 +128,7 @@ def board(
         manager=manager,
         only_mine=only_mine,
         transitions=store.TRANSITIONS,
+        closed_days=CLOSED_DAYS,
     )
 
 

@@ -48,6 +48,12 @@
   }
 
   document.addEventListener("keydown", function (ev) {
+    // Ctrl+Enter (Cmd+Enter) in a text area submits its form (the escalation note).
+    if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter" && ev.target.tagName === "TEXTAREA" && ev.target.form) {
+      ev.preventDefault();
+      ev.target.form.requestSubmit();
+      return;
+    }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     if (ev.key === "Escape") {
       var box = document.getElementById("keyhelp");

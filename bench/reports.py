@@ -1,0 +1,106 @@
+"""Time the reports page and a CSV export on a large synthetic database (the one bench/web.py builds).
+
+Example:
+    .venv/bin/python bench/reports.py --items 1000000 --flagged 200000 --requests 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._record import record  # noqa: E402
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of timings."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+def main() -> None:
+    """Build (or reuse) the database, time /reports and /reports/sources.csv, print and record the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=1_000_000, help="Items in the database.")
+    parser.add_argument("--flagged", type=int, default=200_000, help="How many of them are flagged.")
+    parser.add_argument("--requests", type=int, default=10, help="Timed requests per page kind.")
+    parser.add_argument(
+        "--dir", default="/tmp/misinfo-bench-web", help="Folder for the database (not in the repo)."
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="Print only; do not append to docs/benchmarks.md."
+    )
+    args = parser.parse_args()
+
+    os.environ.setdefault("MISINFO_SECRET_KEY", "bench-secret-key-bench-secret-key")
+    from fastapi.testclient import TestClient
+
+    from monitor.config import parse_config
+    from monitor.store import benchfill, connect
+    from monitor.store import users as store_users
+    from monitor.web.app import create_app
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    db_path = folder / f"bench-{args.items}-{args.flagged}.db"
+    db = connect(db_path)
+    if not db.execute("SELECT COUNT(*) FROM items").fetchone()[0]:
+        print(f"building {args.items:,} items (shared with bench/web.py)...", file=sys.stderr)
+        benchfill.fill(db, args.items, args.flagged)
+    store_users.use_fast_hashing()
+    if store_users.get_user(db, "bench-coordinator") is None:
+        store_users.create_user(db, "bench-coordinator", "bench-password", "coordinator")
+    counts = {
+        "items": db.execute("SELECT COUNT(*) FROM items").fetchone()[0],
+        "flags": db.execute("SELECT COUNT(*) FROM flags").fetchone()[0],
+    }
+    db.conn.close()
+
+    cfg = parse_config(f"database: {db_path}\nstate_dir: {folder / 'var'}\n", base_dir=folder)
+    client = TestClient(create_app(cfg), follow_redirects=False)
+    page = client.get("/login").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(
+        "/login", data={"username": "bench-coordinator", "password": "bench-password", "csrf_token": token}
+    )
+    assert r.status_code == 303, r.text[:300]
+
+    figures: dict[str, object] = {"database": f"{counts['items']:,} items, {counts['flags']:,} flagged"}
+    for name, path in {
+        "reports page, last 30 days": "/reports?days=30",
+        "reports page, last 365 days": "/reports?days=365",
+        "CSV export: sources, 30 days": "/reports/sources.csv?days=30",
+    }.items():
+        client.get(path)  # warm the page cache
+        times: list[float] = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            resp = client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+            assert resp.status_code == 200, (name, resp.status_code, resp.text[:300])
+        figures[name] = (
+            f"p50 {statistics.median(times):.0f} ms, p95 {percentile(times, 95):.0f} ms ({args.requests} requests)"
+        )
+        print(f"{name}: {figures[name]}", file=sys.stderr)
+    notes = (
+        "In-process ASGI calls (fastapi TestClient). The reports page runs six aggregate queries over the "
+        "window (volumes per local day, by source, language, narrative, response times, overdue); it is a "
+        "manager's page, not a per-item one, so it has no 100 ms goal."
+    )
+    if args.no_record:
+        for key, value in figures.items():
+            print(f"- {key}: {value}")
+    else:
+        record("Web: reports page with 1M items", figures, notes=notes)
+
+
+if __name__ == "__main__":
+    main()
