@@ -50,11 +50,23 @@ class SourceBase(Strict):
     url: str = Field(description="Feed, API or start URL (http or https).")
     interval: float = Field(default=900.0, description="How often to collect, e.g. 30s, 15m, 1h.")
     enabled: bool = Field(default=True, description="false keeps the source configured but never collected.")
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="Time zone assumed for published times that carry none."
+    )
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _source_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh") from None
+        return value
 
     @field_validator("url")
     @classmethod

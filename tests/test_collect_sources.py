@@ -292,3 +292,27 @@ def test_full_text_extraction_and_failure_note(
     assert {e["kind"] for e in item_evidence(db, full[0])} == {"feed", "article"}
     kept = db.execute("SELECT text, extraction_note FROM items WHERE title = 'Mất bài'").fetchone()
     assert kept[0] == "Tóm tắt còn lại." and "HTTP 404" in kept[1]
+
+
+def test_source_timezone_applies_to_naive_times(
+    http_server: FixtureServer, make_config: Callable[..., Path]
+) -> None:
+    http_server.routes["/wire.xml"] = Response(
+        200,
+        rss(
+            [
+                {
+                    "title": "Wire",
+                    "link": "http://127.0.0.1/w/1",
+                    "pubDate": "2025-09-03 10:27:00",
+                    "description": "Two-tier local government explained for readers abroad.",
+                },
+            ]
+        ),
+        {"Content-Type": "application/rss+xml"},
+    )
+    config = make_sources(
+        make_config, [{"name": "w", "kind": "rss", "url": http_server.url("/wire.xml"), "timezone": "UTC"}]
+    )
+    assert invoke(config, "collect").exit_code == 0
+    assert _db(config).execute("SELECT published_at FROM items").fetchone()[0] == "2025-09-03T10:27:00+00:00"

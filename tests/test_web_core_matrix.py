@@ -214,3 +214,8 @@ def test_bad_parameters_get_a_message_not_a_crash(env: WebEnv) -> None:
     assert page.status_code == 400 and "limit" in page.text
     api = env.api("analyst").post(f"/api/items/{env.seeds['item']}/link", json={"rebuttal_id": "x"})
     assert api.status_code == 422 and "rebuttal_id" in api.json()["error"]
+
+
+def test_not_found_page_keeps_the_users_nav(env: WebEnv) -> None:
+    r = env.client("analyst").get("/no-such-page")
+    assert r.status_code == 404 and 'href="/queue"' in r.text and "analyst" in r.text

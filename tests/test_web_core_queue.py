@@ -330,3 +330,16 @@ def test_api_queue_shape_and_cursor(web: WebEnv) -> None:  # noqa: F811
     assert [i["id"] for i in rest["items"]] == ids[2:] and rest["next"] is None
     detail = api.get(f"/api/items/{ids[0]}").json()
     assert detail["state"] == "new" and detail["suggestions"][0]["rebuttal_id"] == rid
+
+
+def test_conflict_message_speaks_the_users_language(web: WebEnv) -> None:  # noqa: F811
+    db = web.db()
+    item = seed_flag(db, "mục tranh chấp", "nội dung tranh chấp", flagged_at="2026-11-01T00:00:00+00:00")
+    q.dismiss_item(db, item, "duplicate", require_user(db, "analyst"))
+    db.conn.close()
+    client = web.client("coordinator", fresh=True)
+    client.post("/language", data={"lang": "vi", "csrf_token": client.csrf})
+    r = client.post(f"/items/{item}/escalate", data={"csrf_token": client.csrf})
+    assert r.status_code == 409 and "đã được analyst xử lý (đã bỏ qua," in r.text
+    api = web.api("coordinator").post(f"/api/items/{item}/escalate", json={})
+    assert "already handled by analyst (dismissed," in api.json()["error"]  # the API stays English

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from monitor.config import Config
 from monitor.fetch import Fetcher, FetchResult
@@ -94,11 +95,14 @@ def make_item(
     lang: str | None = None,
     html: str | None = None,
     notes: list[str] | None = None,
-    default_tz: Any = VN_TZ,
+    default_tz: Any = None,
 ) -> NewItem:
     """Normalise a connector's raw fields into a NewItem (canonical URL, UTC times, language, simhash)."""
     title = " ".join((title or "").split())[:MAX_TITLE]
     text = (text or "").strip()[:MAX_TEXT]
+    if default_tz is None:
+        zone = getattr(run.source, "timezone", None)
+        default_tz = ZoneInfo(zone) if zone else VN_TZ
     published_at, date_note = parse_time(published, default_tz)
     all_notes = [n for n in [*(notes or []), date_note] if n]
     for n in all_notes:

@@ -58,7 +58,7 @@ CSP = (
 
 
 DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>misinfo-monitor API</title>
+<html lang="en"><head><meta charset="utf-8"><title>misinfo-monitor API</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/static/swagger/swagger-ui-bundle.js"></script>

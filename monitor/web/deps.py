@@ -191,6 +191,13 @@ def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: str
 def render(request: Request, template_name: str, status_code: int = 200, **context: Any) -> Response:
     """Render a template with user, csrf_token, `_`, lang, flashes and the app's filters."""
     templates = request.app.state.templates
+    if not hasattr(request.state, "user") and request.session.get(SESSION_USER) is not None:
+        # Pages without a user dependency (404s, error pages) still show the nav and the user's language.
+        db = connect(config(request).database_path, migrate_now=False)
+        try:
+            request.state.user = _session_user(request, db)
+        finally:
+            db.conn.close()
     lang = language(request)
     context.setdefault("user", getattr(request.state, "user", None))
     context.update(
