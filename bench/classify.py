@@ -47,7 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=800, help="Items to classify.")
     parser.add_argument("--threads", type=int, default=0, help="Torch threads (0: torch decides).")
-    parser.add_argument("--no-record", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    parser.add_argument(
+        "--no-record", action="store_true", help="Print only; do not append to docs/benchmarks.md."
+    )
     args = parser.parse_args()
 
     texts, origin = texts_for(args.items)

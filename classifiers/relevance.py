@@ -45,7 +45,7 @@ def _sigmoid(x: Floats) -> Floats:
 class RelevanceModel:
     """Trained on labelled on/off-topic examples; without them, a heuristic on similarity and keywords."""
 
-    def __init__(self, c: float = 1.0) -> None:
+    def __init__(self, c: float = 4.0) -> None:
         self.clf = CalibratedText(c=c)
         self.trained = False
 

@@ -66,7 +66,7 @@ def claim_similarity(
 class RiskModel:
     """Calibrated classifier over lexical + dense features + similarity to known false claims."""
 
-    def __init__(self, c: float = 1.0, dense_c: float = 10.0) -> None:
+    def __init__(self, c: float = 4.0, dense_c: float = 10.0) -> None:
         self.clf = CalibratedText(c=c, dense_c=dense_c)
         self.trained_with_claims = 0
         self.trained = False

@@ -184,7 +184,6 @@ def run_collect(
     if force is None:
         force = source is not None
     ids = sync_sources(db, cfg.sources)
-    store.close_interrupted(db)
     chosen = [s for s in cfg.sources if s.enabled and (source is None or s.name == source)]
     if source is not None and not chosen:
         names = ", ".join(s.name for s in cfg.sources) or "none configured"
@@ -209,6 +208,7 @@ def run_collect(
                 )
                 continue
             try:
+                store.close_interrupted(db, ids[src.name])
                 report.sources.append(collect_source(cfg, db, src, ids[src.name], fetcher, progress))
             finally:
                 store.release_lease(db, lease, owner)

@@ -348,7 +348,8 @@ def test_assign_approve_report_and_digest(site: Site, browser: Any) -> None:
     assert page.locator(".flash-warning").count() == 1  # SMTP is down in this test: saved, with a warning
     assert page.locator(".col-assigned article.card").count() == 3  # two seeded, one new
     assert page.locator(".col-assigned article.card.overdue").count() == 1
-    page.screenshot(path=str(SHOTS / "assignments.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / "assignments.png"))
 
     # The coordinator's own assignment: start work, then publish with the URL.
     card = page.locator(".col-assigned article.card").filter(has_text="coordinator").first

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +39,9 @@ def test_constraint_weighted_f1_holds_the_floor() -> None:
         pytest.skip(f"benchmark data not found at {DATA} (the shared benchmarks folder sits beside the repo)")
     for name, expected in SHA256.items():
         digest = hashlib.sha256((DATA / name).read_bytes()).hexdigest()
-        assert digest == expected, f"{name} changed (sha256 {digest}): re-measure and update the floor and the hash"
+        assert digest == expected, (
+            f"{name} changed (sha256 {digest}): re-measure and update the floor and the hash"
+        )
     train_texts, train_y = read("Constraint_Train.csv")
     test_texts, test_y = read("Constraint_Val.csv")
     assert (len(train_texts), len(test_texts)) == (6420, 2140)

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import monitor.classify as classify_mod
-from monitor.cli import cli
 from monitor.classify_train import REPO_SEED
+from monitor.cli import cli
 from monitor.store import connect
 from monitor.store.items import NewItem, add_item
 from tests.fakes import HashingEncoder
@@ -21,7 +21,10 @@ from tests.fakes import HashingEncoder
 def small_seed(folder: Path, every: int = 3) -> Path:
     """Every n-th seed row: fast enough to train and cross-validate in a test."""
     folder.mkdir(parents=True, exist_ok=True)
-    with (REPO_SEED / "seed.csv").open(encoding="utf-8") as src, (folder / "seed.csv").open("w", encoding="utf-8") as dst:
+    with (
+        (REPO_SEED / "seed.csv").open(encoding="utf-8") as src,
+        (folder / "seed.csv").open("w", encoding="utf-8") as dst,
+    ):
         rows = list(csv.DictReader(src))
         writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -50,7 +53,10 @@ def fake_cli(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Calla
 
 def test_classify_train_eval_commands(fake_cli: Callable[..., Result], tmp_path: Path) -> None:
     db = connect(tmp_path / "misinfo.db")
-    add_item(db, NewItem(title="", text="Nóng: sáp nhập tỉnh xong phải làm lại căn cước công dân, mất phí 200 nghìn."))
+    add_item(
+        db,
+        NewItem(title="", text="Nóng: sáp nhập tỉnh xong phải làm lại căn cước công dân, mất phí 200 nghìn."),
+    )
     add_item(db, NewItem(title="", text="Giá vàng hôm nay tăng mạnh."))
     db.conn.close()
     first = fake_cli("classify")
@@ -68,7 +74,9 @@ def test_classify_train_eval_commands(fake_cli: Callable[..., Result], tmp_path:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     status = fake_cli("status", "--json")
     model = json.loads(status.output)["model"]
-    assert model["loaded"] == "fake-hashing-64" and model["classifier_version"] and not model["fallback_reason"]
+    assert (
+        model["loaded"] == "fake-hashing-64" and model["classifier_version"] and not model["fallback_reason"]
+    )
 
 
 def test_bench_classify_json_last_line(fake_cli: Callable[..., Result], tmp_path: Path) -> None:
@@ -78,18 +86,40 @@ def test_bench_classify_json_last_line(fake_cli: Callable[..., Result], tmp_path
         with (tmp_path / name).open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["id", "post", "verdict"])
-            writer.writerows([i, r["text"], "fake" if r["false_claim"] == "1" else "real"] for i, r in enumerate(part))
+            writer.writerows(
+                [i, r["text"], "fake" if r["false_claim"] == "1" else "real"] for i, r in enumerate(part)
+            )
     result = fake_cli(
-        "bench", "classify", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
-        "--text-col", "post", "--label-col", "verdict", "--positive", "fake", "--no-embeddings", "--json",
+        "bench",
+        "classify",
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--text-col",
+        "post",
+        "--label-col",
+        "verdict",
+        "--positive",
+        "fake",
+        "--no-embeddings",
+        "--json",
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert figures["n_test"] == len(rows[1::2]) and figures["f1_weighted"] > 0.8
     assert 0 <= figures["precision"] <= 1 and 0 <= figures["recall"] <= 1
     bad = fake_cli(
-        "bench", "classify", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
-        "--text-col", "tweet", "--positive", "fake",
+        "bench",
+        "classify",
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--text-col",
+        "tweet",
+        "--positive",
+        "fake",
     )
     assert bad.exit_code != 0 and "no column 'tweet'" in bad.output
 

@@ -22,17 +22,25 @@ from tests.fakes import HashingEncoder
 TOPIC = {
     "name": "test topic",
     "descriptions": {
-        "vi": ["Sắp xếp bộ máy: sáp nhập tỉnh, bỏ cấp huyện, tinh giản biên chế; chuyển đổi số, VNeID, căn cước."],
-        "en": ["Vietnam restructuring: merging provinces, abolishing districts; digital ID VNeID, chip ID cards."],
+        "vi": [
+            "Sắp xếp bộ máy: sáp nhập tỉnh, bỏ cấp huyện, tinh giản biên chế; chuyển đổi số, VNeID, căn cước."
+        ],
+        "en": [
+            "Vietnam restructuring: merging provinces, abolishing districts; digital ID VNeID, chip ID cards."
+        ],
     },
     "keywords": ["sáp nhập", "VNeID", "căn cước", "tinh giản biên chế", "cấp huyện"],
 }
 
 FALSE_VI = "Nóng: sau khi sáp nhập tỉnh, toàn bộ căn cước công dân gắn chip phải làm lại, mất phí, không làm là thẻ hết giá trị."
-FALSE_NODIAC = "Cai VNeID la nha nuoc xem duoc het so du tai khoan ngan hang cua ban va co the tru tien bat cu luc nao."
+FALSE_NODIAC = (
+    "Cai VNeID la nha nuoc xem duoc het so du tai khoan ngan hang cua ban va co the tru tien bat cu luc nao."
+)
 ACCURATE_VI = "Bộ Công an khẳng định căn cước công dân đã cấp vẫn còn nguyên giá trị sử dụng sau khi sắp xếp đơn vị hành chính."
 OFF_VI = "Giá vàng miếng SJC hôm nay tăng mạnh, vượt mốc cao nhất trong tháng."
-FALSE_EN = "Vietnam will ban cash from January, all payments must be electronic. Share before they delete this!"
+FALSE_EN = (
+    "Vietnam will ban cash from January, all payments must be electronic. Share before they delete this!"
+)
 
 
 @pytest.fixture
@@ -56,7 +64,9 @@ def install_seed_model(cfg: Config, db: sqlite_utils.Database, encoder: HashingE
         examples = load_seed(REPO_SEED)
         vecs = encoder.encode([ex.text for ex in examples])
         topic = topic_of(cfg, db, encoder)
-        _SEED_BUNDLE[encoder.model_id] = train_bundle(examples, vecs, topic, KnownClaims.none(), encoder.model_id)
+        _SEED_BUNDLE[encoder.model_id] = train_bundle(
+            examples, vecs, topic, KnownClaims.none(), encoder.model_id
+        )
     bundle = _SEED_BUNDLE[encoder.model_id]
     path = save_bundle(bundle, cfg.state_path / "models" / bundle.version)
     store.register_model(db, model_kind(encoder.model_id), bundle.version, str(path), bundle.card, True)
@@ -76,16 +86,27 @@ def approve_claim(db: sqlite_utils.Database, key: str, claim: str) -> tuple[int,
             "INSERT INTO rebuttals (key, title, status, created_at, updated_at) VALUES (?, ?, 'approved', ?, ?)",
             [key, f"Rebuttal {key}", now, now],
         ).lastrowid
-        db.execute("INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, 'vi')", [rid, claim])
+        db.execute(
+            "INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, 'vi')", [rid, claim]
+        )
         nid = db.execute(
             "INSERT INTO narratives (name, rebuttal_id, created_at) VALUES (?, ?, ?)", [key, rid, now]
         ).lastrowid
     return int(rid or 0), int(nid or 0)
 
 
-def test_fresh_install_trains_then_flags_false_on_topic_items(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
-    ids = {name: add(cdb, text) for name, text in
-           [("false", FALSE_VI), ("nodiac", FALSE_NODIAC), ("accurate", ACCURATE_VI), ("off", OFF_VI)]}
+def test_fresh_install_trains_then_flags_false_on_topic_items(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder
+) -> None:
+    ids = {
+        name: add(cdb, text)
+        for name, text in [
+            ("false", FALSE_VI),
+            ("nodiac", FALSE_NODIAC),
+            ("accurate", ACCURATE_VI),
+            ("off", OFF_VI),
+        ]
+    }
     report = run_classify(cfg, cdb, encoder=fake_encoder)
     assert report.trained and report.scored == 4
     assert store.active_model(cdb, model_kind(fake_encoder.model_id)) is not None
@@ -98,7 +119,9 @@ def test_fresh_install_trains_then_flags_false_on_topic_items(cfg: Config, cdb: 
     assert Path(store.list_models(cdb)[0]["path"], "card.json").exists()
 
 
-def test_rerun_scores_nothing_new_and_never_reflags(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+def test_rerun_scores_nothing_new_and_never_reflags(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder
+) -> None:
     install_seed_model(cfg, cdb, fake_encoder)
     first = add(cdb, FALSE_VI)
     run_classify(cfg, cdb, encoder=fake_encoder)
@@ -112,8 +135,12 @@ def test_rerun_scores_nothing_new_and_never_reflags(cfg: Config, cdb: Any, fake_
 
 
 def test_thresholds_decide_flagging(make_config: Callable[..., Path], fake_encoder: HashingEncoder) -> None:
-    strict = load_config(make_config(topic=TOPIC, classifier={"model": "bundled:all-MiniLM-L6-v2",
-                                                              "thresholds": {"relevance": 1.0, "risk": 1.0}}))
+    strict = load_config(
+        make_config(
+            topic=TOPIC,
+            classifier={"model": "bundled:all-MiniLM-L6-v2", "thresholds": {"relevance": 1.0, "risk": 1.0}},
+        )
+    )
     db = connect(strict.database_path)
     install_seed_model(strict, db, fake_encoder)
     add(db, FALSE_VI)
@@ -124,7 +151,9 @@ def test_thresholds_decide_flagging(make_config: Callable[..., Path], fake_encod
     db.conn.close()
 
 
-def test_only_cluster_representatives_are_flagged(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+def test_only_cluster_representatives_are_flagged(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder
+) -> None:
     install_seed_model(cfg, cdb, fake_encoder)
     rep = add(cdb, FALSE_VI)
     dup = add(cdb, FALSE_VI + " Chia sẻ gấp!!!")
@@ -136,9 +165,13 @@ def test_only_cluster_representatives_are_flagged(cfg: Config, cdb: Any, fake_en
     assert len(store.scores_for(cdb, dup)) == 1  # still scored, just not queued
 
 
-def test_reasons_name_nearest_claim_sentence_model_and_cues(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+def test_reasons_name_nearest_claim_sentence_model_and_cues(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder
+) -> None:
     install_seed_model(cfg, cdb, fake_encoder)
-    claim = "Sau sáp nhập tỉnh, căn cước công dân gắn chip phải làm lại và mất phí, nếu không thẻ hết giá trị."
+    claim = (
+        "Sau sáp nhập tỉnh, căn cước công dân gắn chip phải làm lại và mất phí, nếu không thẻ hết giá trị."
+    )
     _, narrative_id = approve_claim(cdb, "cccd-merger", claim)
     approve_claim(cdb, "cash-ban", "Tiền mặt sẽ bị cấm, mọi thanh toán phải chuyển khoản.")
     item = add(cdb, "Giá điện tăng. " + FALSE_VI + " Mọi người cẩn thận.", title="Tin nóng")

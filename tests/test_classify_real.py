@@ -22,8 +22,12 @@ from monitor.store.items import NewItem, add_item
 TOPIC = {
     "name": "restructuring and digital transformation",
     "descriptions": {
-        "vi": ["Sắp xếp bộ máy: sáp nhập tỉnh, bỏ cấp huyện, tinh giản biên chế; chuyển đổi số, VNeID, căn cước."],
-        "en": ["Vietnam restructuring: merging provinces, abolishing districts, staff cuts; VNeID digital ID, chip ID cards."],
+        "vi": [
+            "Sắp xếp bộ máy: sáp nhập tỉnh, bỏ cấp huyện, tinh giản biên chế; chuyển đổi số, VNeID, căn cước."
+        ],
+        "en": [
+            "Vietnam restructuring: merging provinces, abolishing districts, staff cuts; VNeID digital ID, chip ID cards."
+        ],
     },
     "keywords": ["sáp nhập", "VNeID", "căn cước", "tinh giản biên chế", "cấp huyện", "tiền mặt"],
 }
@@ -41,14 +45,19 @@ ITEMS = {
 @pytest.mark.slow
 def test_real_model_flags_false_claims_and_fallback_is_reported(make_config: Callable[..., Path]) -> None:
     config = make_config(
-        topic=TOPIC, classifier={"model": "/nonexistent/multilingual-model", "fallback_model": "bundled:all-MiniLM-L6-v2"}
+        topic=TOPIC,
+        classifier={"model": "/nonexistent/multilingual-model", "fallback_model": "bundled:all-MiniLM-L6-v2"},
     )
     cfg = load_config(config)
     db = connect(cfg.database_path)
     ids = {name: add_item(db, NewItem(title="", text=text))[0] for name, text in ITEMS.items()}
     classify_mod._encoders.clear()
     report = run_classify(cfg, db)
-    assert report.encoder == BUNDLED_ID and report.fallback_reason and "/nonexistent/multilingual-model" in report.fallback_reason
+    assert (
+        report.encoder == BUNDLED_ID
+        and report.fallback_reason
+        and "/nonexistent/multilingual-model" in report.fallback_reason
+    )
     assert report.trained and report.scored == len(ITEMS)
     flagged = {name for name, item_id in ids.items() if store.flag_for(db, item_id) is not None}
     assert {"false_vi", "false_nodiac"} <= flagged

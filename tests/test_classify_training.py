@@ -72,7 +72,9 @@ def test_decisions_become_labels(cdb: Any) -> None:
 def test_decisions_feed_training(cfg: Config, cdb: Any, fake_encoder: HashingEncoder, tmp_path: Path) -> None:
     for i in range(8):
         decide(cdb, f"Bài đăng số {i}: quả táo xanh sẽ bị cấm bán ở chợ quê", "linked")
-    report = train_models(cfg, cdb, encoder=fake_encoder, cross_validate=False, data_dir=seed_subset(tmp_path / "s"))
+    report = train_models(
+        cfg, cdb, encoder=fake_encoder, cross_validate=False, data_dir=seed_subset(tmp_path / "s")
+    )
     train_dec, held = split_decisions(decision_examples(cdb))
     assert report.card["data"]["decisions"] == len(train_dec) and len(held) >= 1
     assert report.card["data"]["held_out_decisions"] == len(held)
@@ -81,7 +83,10 @@ def test_decisions_feed_training(cfg: Config, cdb: Any, fake_encoder: HashingEnc
 def seed_subset(folder: Path, every: int = 3, flip: bool = False) -> Path:
     """Every n-th seed row (training on fewer rows keeps tests fast), labels inverted with `flip`."""
     folder.mkdir(parents=True)
-    with (REPO_SEED / "seed.csv").open(encoding="utf-8") as src, (folder / "seed.csv").open("w", encoding="utf-8") as dst:
+    with (
+        (REPO_SEED / "seed.csv").open(encoding="utf-8") as src,
+        (folder / "seed.csv").open("w", encoding="utf-8") as dst,
+    ):
         reader = csv.DictReader(src)
         writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
         writer.writeheader()
@@ -123,10 +128,14 @@ def test_new_model_replaces_current_only_when_not_worse(
     assert forced.activated
 
 
-def test_training_without_both_classes_says_how_to_fix(cfg: Config, cdb: Any, fake_encoder: HashingEncoder, tmp_path: Path) -> None:
+def test_training_without_both_classes_says_how_to_fix(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder, tmp_path: Path
+) -> None:
     folder = tmp_path / "one-class"
     folder.mkdir()
-    (folder / "a.csv").write_text("text,lang,relevant,false_claim,narrative\nxin chao,vi,1,1,\n", encoding="utf-8")
+    (folder / "a.csv").write_text(
+        "text,lang,relevant,false_claim,narrative\nxin chao,vi,1,1,\n", encoding="utf-8"
+    )
     with pytest.raises(ModelError, match="both classes"):
         train_models(cfg, cdb, encoder=fake_encoder, cross_validate=False, data_dir=folder)
 
@@ -134,7 +143,9 @@ def test_training_without_both_classes_says_how_to_fix(cfg: Config, cdb: Any, fa
 def test_model_card_has_cross_validated_metrics(
     cfg: Config, cdb: Any, fake_encoder: HashingEncoder, tmp_path: Path
 ) -> None:
-    report = train_models(cfg, cdb, encoder=fake_encoder, cross_validate=True, data_dir=seed_subset(tmp_path / "s", 4))
+    report = train_models(
+        cfg, cdb, encoder=fake_encoder, cross_validate=True, data_dir=seed_subset(tmp_path / "s", 4)
+    )
     cv = report.card["metrics"]["cross_validated"]
     assert cv["relevance"]["f1"] > 0.8 and cv["risk"]["f1"] > 0.7
     assert report.card["thresholds"]["risk"] == cfg.classifier.thresholds.risk
@@ -148,12 +159,17 @@ def test_word_tokens_fold_diacritics_and_keep_accents() -> None:
     toks = word_tokens("Bỏ cấp huyện")
     assert {"bo", "cap", "huyen", "cap_huyen", "~bỏ", "~cấp"} <= set(toks)
     assert keyword_hits(["bo cap huyen roi", "gia vang"], ["cấp huyện", "VNeID"]).tolist() == [1.0, 0.0]
-    assert matched_keywords("Cai VNeID, lam lai can cuoc", ["VNeID", "căn cước", "sáp nhập"]) == ["VNeID", "căn cước"]
+    assert matched_keywords("Cai VNeID, lam lai can cuoc", ["VNeID", "căn cước", "sáp nhập"]) == [
+        "VNeID",
+        "căn cước",
+    ]
 
 
 def test_lexical_similarity_matches_vietnamese_without_diacritics() -> None:
     lex = LexicalFeaturizer().fit(["sổ đỏ hết hiệu lực sau sáp nhập", "giá vàng hôm nay", "đội tuyển thắng"])
-    a, b, c = lex.transform(["so do het hieu luc sau sap nhap", "sổ đỏ hết hiệu lực sau sáp nhập", "giá vàng hôm nay"])
+    a, b, c = lex.transform(
+        ["so do het hieu luc sau sap nhap", "sổ đỏ hết hiệu lực sau sáp nhập", "giá vàng hôm nay"]
+    )
     assert float((a @ b.T).toarray()[0, 0]) > 0.6 > float((a @ c.T).toarray()[0, 0])
 
 

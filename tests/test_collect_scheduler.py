@@ -194,3 +194,29 @@ def test_misinfo_run_with_web_app_stops_cleanly(make_config: Callable[..., Path]
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Stopped." in out  # uvicorn's re-raised SIGTERM reached our handler: the scheduler shut down too
+
+
+def test_scheduled_job_collects_through_the_job_store(
+    http_server: FixtureServer, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    http_server.routes["/feed.xml"] = Response(
+        200,
+        rss([{"title": "Định danh điện tử", "link": "http://127.0.0.1/j/1", "description": "VNeID mức 2."}]),
+        {"Content-Type": "application/rss+xml"},
+    )
+    path = _config(make_config, http_server.url("/feed.xml"))
+    monkeypatch.setattr(sched, "_optional_stage", lambda name, cfg, db, **kw: None)
+    cfg = load_config(path)
+    scheduler = sched.start(cfg, str(path))
+    try:
+        scheduler.modify_job("collect:a", next_run_time=datetime.now(UTC))
+        db = connect(cfg.database_path)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0:
+            time.sleep(0.1)
+        assert db["items"].count == 1
+        db.conn.close()
+    finally:
+        scheduler.shutdown(wait=True)

@@ -343,3 +343,26 @@ def test_conflict_message_speaks_the_users_language(web: WebEnv) -> None:  # noq
     assert r.status_code == 409 and "đã được analyst xử lý (đã bỏ qua," in r.text
     api = web.api("coordinator").post(f"/api/items/{item}/escalate", json={})
     assert "already handled by analyst (dismissed," in api.json()["error"]  # the API stays English
+
+
+def test_readers_see_no_decision_forms_and_unflagged_items_have_none(web: WebEnv) -> None:  # noqa: F811
+    db = web.db()
+    flagged = seed_flag(db, "mục gắn cờ", "nội dung một")
+    plain = seed_item(db, "mục thường", "nội dung hai")
+    db.conn.close()
+    approver = web.client("approver").get(f"/items/{flagged}").text
+    assert (
+        'id="dismiss"' not in approver
+        and 'data-action="dismiss"' not in web.client("approver").get("/queue").text
+    )
+    analyst = web.client("analyst")
+    assert 'id="dismiss"' in analyst.get(f"/items/{flagged}").text
+    assert 'id="dismiss"' not in analyst.get(f"/items/{plain}").text
+    assert analyst.get("/items/999999").status_code == 404
+
+
+def test_htmx_request_without_session_is_sent_to_login(web: WebEnv) -> None:  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    r = TestClient(web.app, follow_redirects=False).get("/queue", headers={"HX-Request": "true"})
+    assert r.status_code == 204 and r.headers["hx-redirect"].startswith("/login?next=")

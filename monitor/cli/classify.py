@@ -179,11 +179,17 @@ def read_labelled_csv(path: str, text_col: str, label_col: str, positive: str) -
 @click.option("--label-col", default="label", show_default=True, help="Column holding the label.")
 @click.option("--positive", required=True, help="Label value meaning 'false claim' (e.g. fake).")
 @click.option(
-    "--embeddings/--no-embeddings", default=True, show_default=True,
+    "--embeddings/--no-embeddings",
+    default=True,
+    show_default=True,
     help="Stack frozen embeddings of the bundled all-MiniLM-L6-v2 with the lexical model (cached on disk).",
 )
 @click.option(
-    "--cache", "cache_dir", default="var/cache/bench", show_default=True, type=click.Path(file_okay=False),
+    "--cache",
+    "cache_dir",
+    default="var/cache/bench",
+    show_default=True,
+    type=click.Path(file_okay=False),
     help="Folder where embeddings of the CSV texts are cached between runs.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print figures; the last line is one JSON object.")

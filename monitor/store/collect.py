@@ -36,13 +36,16 @@ MIGRATIONS = [
 # --- fetch log and source state -------------------------------------------------------------------
 
 
-def close_interrupted(db: sqlite_utils.Database) -> int:
-    """Mark fetch_log rows left 'running' by a killed process as errors; returns how many."""
+def close_interrupted(db: sqlite_utils.Database, source_id: int) -> int:
+    """Mark this source's fetch_log rows left 'running' by a killed process as errors; returns how many.
+
+    Called while holding the source's lease, so no live run of this source can own such a row.
+    """
     with write(db):
         cur = db.execute(
             "UPDATE fetch_log SET status = 'error', finished_at = ?, error = 'interrupted (process stopped mid-run)'"
-            " WHERE status = 'running'",
-            [utcnow()],
+            " WHERE status = 'running' AND source_id = ?",
+            [utcnow(), source_id],
         )
     return cur.rowcount
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from monitor.config import Config
 from monitor.errors import PermissionDenied
@@ -106,17 +107,27 @@ def require_roles(*roles: str) -> Callable[..., dict[str, Any]]:
     return dependency
 
 
+# Declared so /docs shows an "Authorize" button; we raise our own 401 (auto_error=False).
+_bearer = HTTPBearer(auto_error=False, description="An API token from `misinfo users token NAME`.")
+
+
 def api_user(*roles: str) -> Callable[..., dict[str, Any]]:
     """Dependency for API routes: the bearer token's user; 401 without a valid token, 403 for a wrong role."""
 
-    def dependency(request: Request, db: sqlite_utils.Database = Depends(get_db)) -> dict[str, Any]:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    def dependency(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+        db: sqlite_utils.Database = Depends(get_db),
+    ) -> dict[str, Any]:
+        if (
+            credentials is None
+            or credentials.scheme.lower() != "bearer"
+            or not credentials.credentials.strip()
+        ):
             raise AuthRequired(
                 "missing bearer token: send 'Authorization: Bearer <token>' (misinfo users token NAME)"
             )
-        user = user_for_token(db, token.strip())
+        user = user_for_token(db, credentials.credentials.strip())
         if user is None:
             raise AuthRequired(
                 "invalid, revoked or disabled token — create a new one with `misinfo users token NAME`"

@@ -119,6 +119,9 @@ def board(
     columns: dict[str, list[dict[str, Any]]] = {status: [] for status in COLUMNS}
     for row in rows:
         columns[row["status"]].append(row)
+    for status in ("published", "cancelled"):
+        # Finished work: the latest first (open work stays in due-date order, soonest first).
+        columns[status].sort(key=lambda r: (r["published_at"] or r["updated_at"] or ""), reverse=True)
     overdue = sum(1 for row in rows if row["overdue"])
     return render(
         request,
