@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rebuttals.benchdata import clean_query, load_claims, load_qrels, load_queries
+from rebuttals.benchdata import clean_query, load_claims, load_qrels, load_queries, parse_day
 from rebuttals.matcher import Doc, Encoder, Ident, Matcher
 from rebuttals.rerank import train
 from rebuttals.vectorcache import encode_to_disk
@@ -54,11 +54,16 @@ def run_claim_retrieval(
     encoder: Encoder,
     cache_dir: Path,
     kind: str = "hgb",
+    use_dates: bool = True,
 ) -> dict[str, float]:
-    """Train the re-ranker on the training qrels, evaluate on the test queries; figures + timings."""
+    """Train the re-ranker on the training qrels, evaluate on the test queries; figures + timings.
+
+    With `use_dates` the re-ranker also sees how many days apart a tweet (its signature date) and a
+    claim (its `date`) are: fact-checks cite tweets from the days they were written.
+    """
     t0 = time.perf_counter()
     claims = load_claims(claims_path)
-    docs = [Doc(c.claim_id, c.claim_id, c.text, c.title, c.subtitle) for c in claims]
+    docs = [Doc(c.claim_id, c.claim_id, c.text, c.title, c.subtitle, parse_day(c.date) if use_dates else None) for c in claims]
     claim_vecs = encode_to_disk(cache_dir, encoder, [c.text for c in claims], "claims")
     title_vecs = encode_to_disk(cache_dir, encoder, [c.title or c.text for c in claims], "titles")
     matcher = Matcher(docs, encoder, claim_vecs, title_vecs)
@@ -72,14 +77,16 @@ def run_claim_retrieval(
     tq_texts = [clean_query(t) for t in train_q.values()]
     tq_vecs = encode_to_disk(cache_dir, encoder, tq_texts, "train-queries")
     gold_train: list[set[Ident]] = [set(train_qrels[qid]) for qid in train_q]
-    matcher.reranker = train(matcher, tq_texts, gold_train, kind=kind, query_vectors=tq_vecs)
+    tq_days = [parse_day(t) if use_dates else None for t in train_q.values()]
+    matcher.reranker = train(matcher, tq_texts, gold_train, kind=kind, query_vectors=tq_vecs, days=tq_days)
     t_train = time.perf_counter()
 
     test_qrels = load_qrels(qrels_path)
     test_q = load_queries(queries_path)
     q_texts = [clean_query(t) for t in test_q.values()]
     q_vecs = encode_to_disk(cache_dir, encoder, q_texts, "test-queries")
-    results = matcher.search_many(q_texts, k=20, query_vectors=q_vecs)
+    q_days = [parse_day(t) if use_dates else None for t in test_q.values()]
+    results = matcher.search_many(q_texts, k=20, query_vectors=q_vecs, days=q_days)
     rankings = [[m.rebuttal_id for m in ms] for ms in results]
     golds: list[set[Ident]] = [set(test_qrels.get(qid, set())) for qid in test_q]
     figures = ranking_metrics(golds, rankings)

@@ -38,7 +38,7 @@ class Reranker:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
             self.model = HistGradientBoostingClassifier(
-                learning_rate=0.05, max_iter=300, max_leaf_nodes=15, min_samples_leaf=20,
+                learning_rate=0.02, max_iter=500, max_leaf_nodes=15, min_samples_leaf=20,
                 l2_regularization=1.0, early_stopping=False, random_state=self.seed,
             )
         else:

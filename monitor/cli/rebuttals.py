@@ -123,11 +123,13 @@ def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
 @click.option("--queries", "queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Test queries TSV.")
 @click.option("--qrels", "qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Test qrels (TREC format).")
 @click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cache/claim-retrieval"), show_default=True, help="Folder for cached claim embeddings.")
+@click.option("--no-dates", "no_dates", is_flag=True, help="Text only: do not give the re-ranker the days between tweet and claim.")
+@click.option("--reranker", "kind", type=click.Choice(["hgb", "logistic"]), default="hgb", show_default=True, help="Re-ranker model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object on the last line.")
 @click.pass_context
 def claim_retrieval_cmd(
     ctx: click.Context, claims: Path, train_queries: Path, train_qrels: tuple[Path, ...], queries: Path,
-    qrels: Path, cache: Path, as_json: bool,
+    qrels: Path, cache: Path, no_dates: bool, kind: str, as_json: bool,
 ) -> None:
     """Claim retrieval (CheckThat! 2A): train the re-ranker on train qrels, report MAP@1/3/5, MRR, P@1 on test.
 
@@ -146,7 +148,9 @@ def claim_retrieval_cmd(
     encoder, warning = load_encoder(cfg.classifier.fallback_model, cfg.classifier.fallback_model, cfg.classifier.threads)
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    figures = run_claim_retrieval(claims, train_queries, list(train_qrels), queries, qrels, encoder, cache)
+    figures = run_claim_retrieval(
+        claims, train_queries, list(train_qrels), queries, qrels, encoder, cache, kind=kind, use_dates=not no_dates
+    )
     for name in ("map@1", "map@3", "map@5", "mrr", "p@1"):
         click.echo(f"{name.upper():>6}: {figures[name]:.4f}")
     click.echo(f"     n: {figures['n']}")
