@@ -98,3 +98,44 @@ def run_claim_retrieval(
         seconds_test=round(time.perf_counter() - t_train, 1),
     )
     return figures
+
+
+def library_docs(rows: Sequence[dict[str, object]]) -> list[Doc]:
+    """Matcher documents from cleaned library rows (key as rebuttal id, one doc per claim)."""
+    docs: list[Doc] = []
+    for row in rows:
+        claims = row.get("claims")
+        if not isinstance(claims, list):
+            continue
+        for i, text in enumerate(claims):
+            docs.append(Doc(f"{row['key']}#{i}", str(row["key"]), str(text), str(row.get("title") or "")))
+    return docs
+
+
+def load_eval_set(path: Path) -> list[tuple[str, str, str]]:
+    """(text, gold key or '', kind) rows of a claim-matching evaluation TSV (header and # comments skipped)."""
+    out: list[tuple[str, str, str]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or line.startswith("text\t"):
+            continue
+        parts = line.split("\t")
+        parts += [""] * (3 - len(parts))
+        out.append((parts[0].strip(), parts[1].strip(), parts[2].strip()))
+    return out
+
+
+def evaluate_library(matcher: Matcher, rows: Sequence[tuple[str, str, str]], threshold: float) -> dict[str, float]:
+    """MAP@5 / P@1 / MRR on posts with a gold rebuttal; share of no-match posts whose top score < threshold."""
+    results = matcher.search_many([r[0] for r in rows], k=5)
+    golds: list[set[Ident]] = [{r[1]} if r[1] else set() for r in rows]
+    out = ranking_metrics(golds, [[m.rebuttal_id for m in ms] for ms in results])
+    gold_hits = [ms[0].score for ms, r in zip(results, rows, strict=True) if r[1] and ms and ms[0].rebuttal_id == r[1]]
+    none = [ms[0].score if ms else 0.0 for ms, r in zip(results, rows, strict=True) if not r[1]]
+    out["nomatch_n"] = len(none)
+    out["nomatch_below_threshold"] = sum(1 for s in none if s < threshold) / len(none) if none else 1.0
+    out["gold_top1_above_threshold"] = sum(1 for s in gold_hits if s >= threshold) / max(out["n"], 1)
+    for kind in sorted({r[2] for r in rows if r[1]}):
+        idx = [i for i, r in enumerate(rows) if r[1] and r[2] == kind]
+        sub = ranking_metrics([golds[i] for i in idx], [[m.rebuttal_id for m in results[i]] for i in idx])
+        out[f"p@1_{kind}"] = sub["p@1"]
+    return out
