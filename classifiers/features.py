@@ -80,6 +80,7 @@ class LexicalFeaturizer:
 
     def fit(self, texts: Sequence[str]) -> LexicalFeaturizer:
         """Learn vocabularies and IDF weights."""
+        self.__dict__.pop("_memo", None)
         clipped = [clip(t) for t in texts]
         for vec in (self.words, self.chars, self.cased, self.cased_chars):
             if vec is None:
@@ -94,7 +95,25 @@ class LexicalFeaturizer:
                 del vec.stop_words_
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)  # a per-process cache, never pickled
+        return state
+
     def transform(self, texts: Sequence[str]) -> Sparse:
+        """Row-normalised TF-IDF matrix; the last few results are remembered (relevance, risk and the
+        claim/topic similarities all featurise the same batch)."""
+        key = tuple(texts)
+        memo: dict[tuple[str, ...], Sparse] = self.__dict__.setdefault("_memo", {})
+        if key in memo:
+            return memo[key]
+        matrix = self._transform(texts)
+        if len(memo) >= 4:
+            memo.pop(next(iter(memo)))
+        memo[key] = matrix
+        return matrix
+
+    def _transform(self, texts: Sequence[str]) -> Sparse:
         """Row-normalised [words | chars] TF-IDF matrix."""
         clipped = [clip(t) for t in texts]
         w = self.words.transform(clipped)

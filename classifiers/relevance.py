@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from classifiers.features import CalibratedText, Floats, keyword_hits
+from classifiers.features import CalibratedText, Floats, LexicalFeaturizer, keyword_hits
 from classifiers.text import folded_syllables
 
 Vectors = npt.NDArray[np.float32]
@@ -45,8 +45,12 @@ def _sigmoid(x: Floats) -> Floats:
 class RelevanceModel:
     """Trained on labelled on/off-topic examples; without them, a heuristic on similarity and keywords."""
 
-    def __init__(self, c: float = 4.0) -> None:
+    def __init__(self, c: float = 4.0, lexical: LexicalFeaturizer | None = None) -> None:
         self.clf = CalibratedText(c=c)
+        # A featurizer fitted by the caller and shared with the risk model: one transform per batch.
+        self.shared_lexical = lexical is not None
+        if lexical is not None:
+            self.clf.lexical = lexical
         self.trained = False
 
     def signals(self, texts: Sequence[str], vectors: Vectors, topic: Topic) -> RelevanceScores:
@@ -71,7 +75,8 @@ class RelevanceModel:
         self, texts: Sequence[str], vectors: Vectors, topic: Topic, y: npt.NDArray[Any]
     ) -> RelevanceModel:
         """Train the classifier on labelled texts (1 = on topic)."""
-        self.clf.lexical.fit(list(texts) + topic.descriptions)
+        if not self.shared_lexical:
+            self.clf.lexical.fit(list(texts) + topic.descriptions)
         self.trained = True  # lexical vocabulary ready: signals() can compute lexical similarity now
         extra = self._extra(self.signals(texts, vectors, topic))
         self.clf.fit(texts, y, dense=vectors, extra=extra, fit_lexical=False)

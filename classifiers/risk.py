@@ -66,8 +66,13 @@ def claim_similarity(
 class RiskModel:
     """Calibrated classifier over lexical + dense features + similarity to known false claims."""
 
-    def __init__(self, c: float = 4.0, dense_c: float = 10.0) -> None:
+    def __init__(
+        self, c: float = 4.0, dense_c: float = 10.0, lexical: LexicalFeaturizer | None = None
+    ) -> None:
         self.clf = CalibratedText(c=c, dense_c=dense_c)
+        self.shared_lexical = lexical is not None
+        if lexical is not None:
+            self.clf.lexical = lexical
         self.trained_with_claims = 0
         self.trained = False
 
@@ -78,7 +83,8 @@ class RiskModel:
         self, texts: Sequence[str], vectors: Vectors | None, claims: KnownClaims, y: npt.NDArray[Any]
     ) -> RiskModel:
         """Train on labelled texts (1 = carries a false claim)."""
-        self.clf.lexical.fit(list(texts) + claims.texts)
+        if not self.shared_lexical:
+            self.clf.lexical.fit(list(texts) + claims.texts)
         self.trained_with_claims = len(claims)
         extra = None
         if len(claims):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from classifiers.features import LexicalFeaturizer
 from classifiers.relevance import RelevanceModel, Topic
 from classifiers.risk import KnownClaims, RiskModel
 
@@ -134,10 +135,13 @@ def train_bundle(
             f"training needs both classes for relevance and risk (got relevance {sorted(set(rel_y))}, "
             f"risk {sorted(set(risk_y))}); add labelled examples under data/labelled/"
         )
-    relevance = RelevanceModel().fit(
+    # One featurizer for both models (fitted on every text they will compare): scoring transforms a
+    # batch once instead of twice.
+    lexical = LexicalFeaturizer().fit(texts + topic.descriptions + claims.texts)
+    relevance = RelevanceModel(lexical=lexical).fit(
         [texts[i] for i in rel_idx], vectors[rel_idx], topic, np.asarray(rel_y, dtype=np.int64)
     )
-    risk = RiskModel().fit(
+    risk = RiskModel(lexical=lexical).fit(
         [texts[i] for i in risk_idx], vectors[risk_idx], claims, np.asarray(risk_y, dtype=np.int64)
     )
     ver = version or new_version()

@@ -310,7 +310,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _format_error(err: dict[str, Any], model: type[BaseModel] | None = None) -> str:
+def _format_error(err: Any) -> str:
     key = _loc(tuple(err["loc"]))
     kind = err["type"]
     if kind == "extra_forbidden":

@@ -30,7 +30,9 @@ def classify(cfg: Config, db: sqlite_utils.Database, progress: Any = None) -> An
     return run_classify(cfg, db, progress=progress)
 
 
-def match(cfg: Config, db: sqlite_utils.Database, item_ids: list[int] | None = None, progress: Any = None) -> Any:
+def match(
+    cfg: Config, db: sqlite_utils.Database, item_ids: list[int] | None = None, progress: Any = None
+) -> Any:
     """Compute rebuttal suggestions for flagged items (all stale ones, or the given ids)."""
     from monitor.match import run_match
 

@@ -69,9 +69,7 @@ def load_qrels(path: Path) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
-        if len(parts) >= 4 and parts[3] != "0":
-            out.setdefault(parts[0], set()).add(parts[2])
-        elif len(parts) == 3:
+        if len(parts) >= 4 and parts[3] != "0" or len(parts) == 3:
             out.setdefault(parts[0], set()).add(parts[2])
     return out
 

@@ -21,12 +21,7 @@ Floats = npt.NDArray[np.float32]
 KINDS = ("syl", "fold", "word", "char")
 # Function words dropped from the unigram `word` kind only (folded forms; English and Vietnamese).
 STOPWORDS = frozenset(
-    "a an the and or but of to in on at for with by from as is are was were be been being it its this that these"
-    " those there here he she they we you i me my our your his her their them us do does did have has had not no"
-    " so if than then too very can will just about into over after before what which who whom how why when where"
-    " all any some such only own same other more most also rt via amp"
-    " la cua va co thi ma nhung cac duoc cho voi nay do o trong mot den khi de tu nhu ve ra vao len lai roi"
-    " nhe a oi ha nha".split()
+    ["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "here", "he", "she", "they", "we", "you", "i", "me", "my", "our", "your", "his", "her", "their", "them", "us", "do", "does", "did", "have", "has", "had", "not", "no", "so", "if", "than", "then", "too", "very", "can", "will", "just", "about", "into", "over", "after", "before", "what", "which", "who", "whom", "how", "why", "when", "where", "all", "any", "some", "such", "only", "own", "same", "other", "more", "most", "also", "rt", "via", "amp", "la", "cua", "va", "co", "thi", "ma", "nhung", "cac", "duoc", "cho", "voi", "nay", "do", "o", "trong", "mot", "den", "khi", "de", "tu", "nhu", "ve", "ra", "vao", "len", "lai", "roi", "nhe", "a", "oi", "ha", "nha"]
 )
 _SPACE = re.compile(r"\s+")
 _NONWORD = re.compile(r"[^\w]+", re.UNICODE)

@@ -61,7 +61,9 @@ def run_cli(config_path: Path) -> Callable[..., Result]:
 
     def _run(*args: str, input: str | None = None, config: Path | None = None) -> Result:
         runner = CliRunner()
-        return runner.invoke(cli, ["--config", str(config or config_path), *args], input=input, catch_exceptions=False)
+        return runner.invoke(
+            cli, ["--config", str(config or config_path), *args], input=input, catch_exceptions=False
+        )
 
     return _run
 

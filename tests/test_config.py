@@ -36,13 +36,21 @@ CASES = [
         ["sources[0].intervall", "unknown key"],
     ),
     ("wrong type", "web:\n  port: eighty\n", ["web.port", "type"]),
-    ("bad duration", "sources:\n  - {name: a, kind: rss, url: 'http://127.0.0.1/', interval: soon}\n", ["sources[0].interval", "15m"]),
+    (
+        "bad duration",
+        "sources:\n  - {name: a, kind: rss, url: 'http://127.0.0.1/', interval: soon}\n",
+        ["sources[0].interval", "15m"],
+    ),
     ("bad kind", "sources:\n  - {name: a, kind: fax, url: 'http://127.0.0.1/'}\n", ["sources[0]", "rss"]),
     ("missing url", "sources:\n  - {name: a, kind: rss}\n", ["sources[0].url", "missing"]),
     ("bad url", "sources:\n  - {name: a, kind: rss, url: 'ftp://x/'}\n", ["sources[0].url", "http"]),
     ("bad timezone", "digest:\n  timezone: Mars/Base\n", ["digest.timezone", "IANA"]),
     ("bad security", "smtp:\n  security: tls\n", ["smtp.security", "starttls"]),
-    ("duplicate source", "sources:\n  - {name: a, kind: rss, url: 'http://h/'}\n  - {name: a, kind: rss, url: 'http://h/2'}\n", ["used twice"]),
+    (
+        "duplicate source",
+        "sources:\n  - {name: a, kind: rss, url: 'http://h/'}\n  - {name: a, kind: rss, url: 'http://h/2'}\n",
+        ["used twice"],
+    ),
     ("broken yaml", "database: x\nsources: [\n  - name: a\n", ["line", "YAML"]),
     ("not a mapping", "- just\n- a list\n", ["top level"]),
 ]
@@ -92,13 +100,37 @@ def test_every_config_key_is_documented_in_readme() -> None:
 def test_every_config_key_has_a_description() -> None:
     from monitor import config as c
 
-    models = [c.Config, c.CollectConfig, c.TopicConfig, c.ClassifierConfig, c.Thresholds, c.DigestConfig,
-              c.Recipient, c.SmtpConfig, c.WebConfig, c.RssSource, c.PressSource]
+    models = [
+        c.Config,
+        c.CollectConfig,
+        c.TopicConfig,
+        c.ClassifierConfig,
+        c.Thresholds,
+        c.DigestConfig,
+        c.Recipient,
+        c.SmtpConfig,
+        c.WebConfig,
+        c.RssSource,
+        c.PressSource,
+    ]
     undocumented = [
         f"{m.__name__}.{name}"
         for m in models
         for name, f in m.model_fields.items()
-        if not f.description and name not in {"kind", "base_dir", "sources", "collect", "topic", "classifier",
-                                             "digest", "smtp", "web", "thresholds", "recipients"}
+        if not f.description
+        and name
+        not in {
+            "kind",
+            "base_dir",
+            "sources",
+            "collect",
+            "topic",
+            "classifier",
+            "digest",
+            "smtp",
+            "web",
+            "thresholds",
+            "recipients",
+        }
     ]
     assert not undocumented

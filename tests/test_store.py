@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.store import connect, migrate
 from monitor.store import audit as audit_store
+from monitor.store import connect, migrate
 from monitor.store.items import Evidence, NewItem, add_item, read_blob, search_items
 
 
@@ -30,7 +30,9 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
 
 
 def _item(**kw: object) -> NewItem:
-    base = dict(title="Sáp nhập tỉnh: Đà Nẵng và Quảng Nam", text="Chính quyền địa phương hai cấp bắt đầu vận hành.")
+    base = dict(
+        title="Sáp nhập tỉnh: Đà Nẵng và Quảng Nam", text="Chính quyền địa phương hai cấp bắt đầu vận hành."
+    )
     base.update(kw)
     return NewItem(**base)  # type: ignore[arg-type]
 

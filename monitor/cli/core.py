@@ -26,10 +26,14 @@ def check(ctx: click.Context) -> None:
     click.echo(f"  database: {cfg.database_path}")
     click.echo(f"  sources: {len(cfg.sources)} ({len(enabled)} enabled)")
     for src in cfg.sources:
-        click.echo(f"    - {src.name} [{src.kind}] every {int(src.interval)}s{'' if src.enabled else ' (disabled)'}")
+        click.echo(
+            f"    - {src.name} [{src.kind}] every {int(src.interval)}s{'' if src.enabled else ' (disabled)'}"
+        )
     click.echo(f"  topic: {cfg.topic.name}")
     click.echo(f"  model: {cfg.classifier.model} (fallback {cfg.classifier.fallback_model})")
-    click.echo(f"  digest: {cfg.digest.time} {cfg.digest.timezone}, {len(cfg.digest.recipients)} recipient(s)")
+    click.echo(
+        f"  digest: {cfg.digest.time} {cfg.digest.timezone}, {len(cfg.digest.recipients)} recipient(s)"
+    )
     missing = [
         env
         for env in (cfg.smtp.password_env, cfg.web.secret_key_env)
@@ -62,7 +66,9 @@ def init(ctx: click.Context, admin_name: str, password_stdin: bool) -> None:
     sync_sources(db, a.config.sources)
     existing = get_user(db, admin_name)
     if existing is not None:
-        click.echo(f"Database ready at {a.config.database_path}; user '{admin_name}' already exists, kept as is.")
+        click.echo(
+            f"Database ready at {a.config.database_path}; user '{admin_name}' already exists, kept as is."
+        )
         return
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -101,7 +107,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo("Assignments: " + ", ".join(f"{k} {v}" for k, v in data["assignments"].items()))
     model = data["model"]
     if model.get("loaded"):
-        click.echo(f"Model: {model['loaded']}" + (f" (FALLBACK: {model['fallback_reason']})" if model.get("fallback_reason") else ""))
+        click.echo(
+            f"Model: {model['loaded']}"
+            + (f" (FALLBACK: {model['fallback_reason']})" if model.get("fallback_reason") else "")
+        )
     click.echo("Sources:")
     if not data["sources"]:
         click.echo("  (none configured)")

@@ -32,7 +32,9 @@ def record(
     )
 
 
-def entries(db: sqlite_utils.Database, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+def entries(
+    db: sqlite_utils.Database, limit: int = 100, before_id: int | None = None
+) -> list[dict[str, Any]]:
     """Newest entries first, keyset-paginated by id."""
     if before_id is None:
         return list(db.query("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", [limit]))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -146,14 +147,16 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             conn.execute(f"RELEASE sp{level}")
 
 
-def query_one(db: sqlite_utils.Database, sql: str, params: list[object] | dict[str, object] | None = None) -> dict[str, object] | None:
+def query_one(
+    db: sqlite_utils.Database, sql: str, params: list[object] | dict[str, object] | None = None
+) -> dict[str, object] | None:
     """First row of a query as a dict, or None."""
     for row in db.query(sql, params or []):
         return row
     return None
 
 
-def scalar(db: sqlite_utils.Database, sql: str, params: list[object] | None = None) -> object:
+def scalar(db: sqlite_utils.Database, sql: str, params: list[object] | None = None) -> Any:
     """First column of the first row, or None."""
     row = db.execute(sql, params or []).fetchone()
     return row[0] if row else None

@@ -29,7 +29,15 @@ def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str,
                 cur = db.execute(
                     "INSERT INTO sources (name, kind, url, enabled, config_json, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [src.name, src.kind, src.url, int(src.enabled), json.dumps(cfg, sort_keys=True), now, now],
+                    [
+                        src.name,
+                        src.kind,
+                        src.url,
+                        int(src.enabled),
+                        json.dumps(cfg, sort_keys=True),
+                        now,
+                        now,
+                    ],
                 )
                 ids[src.name] = int(cur.lastrowid or 0)
         configured = [s.name for s in sources]

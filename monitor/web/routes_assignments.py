@@ -121,7 +121,7 @@ def board(
         columns[row["status"]].append(row)
     for status in ("published", "cancelled"):
         # Finished work: the latest first (open work stays in due-date order, soonest first).
-        columns[status].sort(key=lambda r: (r["published_at"] or r["updated_at"] or ""), reverse=True)
+        columns[status].sort(key=lambda r: r["published_at"] or r["updated_at"] or "", reverse=True)
     overdue = sum(1 for row in rows if row["overdue"])
     return render(
         request,
