@@ -8,9 +8,11 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.naive_bayes import ComplementNB
 from sklearn.preprocessing import normalize
 from sklearn.svm import SVC, LinearSVC
 
@@ -148,11 +150,13 @@ def keyword_hits(texts: Sequence[str], keywords: Sequence[str]) -> Floats:
 class CalibratedText:
     """Stacked, calibrated text classifier.
 
-    Base models: a linear SVM on lexical TF-IDF and (when embeddings are given) an RBF SVM on the dense
-    vectors. Their out-of-fold margins, plus a few scalar features (topic or claim similarity), feed a
-    logistic regression: the stack and its Platt-style calibration in one step. On CONSTRAINT this beat
-    concatenating embeddings to TF-IDF (see docs/classification.md). C=4 on the row-normalised
-    concatenation of four unit-norm TF-IDF blocks equals C=1 on the blocks side by side.
+    Base models, each on its own view of the text: a linear SVM on the lexical TF-IDF, complement naive
+    Bayes on binary word/bigram counts and, when embeddings are given, an RBF SVM and a logistic
+    regression on the dense vectors. Their out-of-fold scores, plus a few scalar features (topic or
+    claim similarity), feed a logistic regression: the stack and its Platt-style calibration in one
+    step. On CONSTRAINT this beat concatenating embeddings to TF-IDF (see docs/classification.md).
+    C=4 on the row-normalised concatenation of four unit-norm TF-IDF blocks equals C=1 on the blocks
+    side by side.
     """
 
     def __init__(self, c: float = 4.0, dense_c: float = 10.0, folds: int = 5, cased: bool = True) -> None:
@@ -160,18 +164,32 @@ class CalibratedText:
         self.dense_c = dense_c
         self.folds = folds
         self.lexical = LexicalFeaturizer(cased=cased)
+        self.counts = CountVectorizer(analyzer=word_tokens, binary=True, dtype=np.float32)
+        self.bases: list[tuple[str, Any]] = []
         self.lex_svm: Any = None
-        self.dense_svm: Any = None
         self.meta: Any = None
         self.constant: float | None = None
         self.weights: Floats = np.zeros(0)
         self.n_train = 0
 
-    def _lex_svm(self) -> LinearSVC:
-        return LinearSVC(C=self.c)
+    def _estimators(self, use_dense: bool) -> list[tuple[str, Any]]:
+        """(view, unfitted estimator) for each base model."""
+        out: list[tuple[str, Any]] = [
+            ("lexical", LinearSVC(C=self.c, random_state=0)),
+            ("counts", ComplementNB(alpha=0.3)),
+        ]
+        if use_dense:
+            out += [
+                ("dense", SVC(C=self.dense_c, kernel="rbf", gamma="scale")),
+                ("dense", LogisticRegression(C=10.0, max_iter=3000)),
+            ]
+        return out
 
-    def _dense_svm(self) -> SVC:
-        return SVC(C=self.dense_c, kernel="rbf", gamma="scale")
+    @staticmethod
+    def _score(model: Any, x: Any) -> Floats:
+        if isinstance(model, ComplementNB):
+            return np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
+        return np.asarray(model.decision_function(x), dtype=np.float64)
 
     def fit(
         self,
@@ -191,31 +209,40 @@ class CalibratedText:
             self.constant = float(labels.mean()) if len(labels) else 0.0
             return self
         self.constant = None
-        x = self.lexical.transform(texts)
+        self.counts.fit([clip(t) for t in texts])
         use_dense = dense is not None and dense.ndim == 2 and dense.shape[1] > 0
+        views = self._views(texts, dense)
         k = int(min(self.folds, counts.min()))
-        if k >= 2:
-            cv = StratifiedKFold(k, shuffle=True, random_state=0)
-            cols = [cross_val_predict(self._lex_svm(), x, labels, cv=cv, method="decision_function")]
-            if use_dense:
-                cols.append(
-                    cross_val_predict(self._dense_svm(), dense, labels, cv=cv, method="decision_function")
-                )
-        self.lex_svm = self._lex_svm().fit(x, labels)
-        self.dense_svm = self._dense_svm().fit(dense, labels) if use_dense else None
-        if k < 2:  # too few examples of a class for folds: stack on in-sample margins
-            cols = self._margins(x, dense)
+        cols: list[Floats] = []
+        self.bases = []
+        for view, est in self._estimators(use_dense):
+            x = views[view]
+            if k >= 2:
+                cv = StratifiedKFold(k, shuffle=True, random_state=0)
+                method = "predict_proba" if isinstance(est, ComplementNB) else "decision_function"
+                oof = cross_val_predict(clone(est), x, labels, cv=cv, method=method)
+                cols.append(np.asarray(oof[:, 1] if oof.ndim == 2 else oof, dtype=np.float64))
+            self.bases.append((view, est.fit(x, labels)))
+        if k < 2:  # too few examples of a class for folds: stack on in-sample scores
+            cols = self._base_scores(views)
+        self.lex_svm = self.bases[0][1]
         self.meta = LogisticRegression(C=1.0).fit(self._stack(cols, extra), labels)
         self.weights = np.asarray(np.ravel(self.lex_svm.coef_), dtype=np.float64)
         return self
 
-    def _margins(self, x: Sparse, dense: npt.NDArray[Any] | None) -> list[Floats]:
-        cols = [np.asarray(self.lex_svm.decision_function(x), dtype=np.float64)]
-        if self.dense_svm is not None:
-            # No vectors at scoring time (should not happen in the pipeline): a neutral dense margin.
-            margin = self.dense_svm.decision_function(dense) if dense is not None else np.zeros(len(cols[0]))
-            cols.append(np.asarray(margin, dtype=np.float64))
-        return cols
+    def _views(self, texts: Sequence[str], dense: npt.NDArray[Any] | None) -> dict[str, Any]:
+        views: dict[str, Any] = {
+            "lexical": self.lexical.transform(texts),
+            "counts": self.counts.transform([clip(t) for t in texts]),
+        }
+        if dense is not None:
+            views["dense"] = dense
+        return views
+
+    def _base_scores(self, views: dict[str, Any]) -> list[Floats]:
+        n = views["lexical"].shape[0]
+        # No vectors at scoring time (should not happen in the pipeline): a neutral dense score.
+        return [self._score(m, views[v]) if v in views else np.zeros(n) for v, m in self.bases]
 
     @staticmethod
     def _stack(cols: list[Floats], extra: npt.NDArray[Any] | None) -> Floats:
@@ -235,7 +262,7 @@ class CalibratedText:
             return np.full(len(texts), self.constant or 0.0, dtype=np.float64)
         if not len(texts):
             return np.zeros(0, dtype=np.float64)
-        cols = self._margins(self.lexical.transform(texts), dense)
+        cols = self._base_scores(self._views(texts, dense))
         return np.asarray(self.meta.predict_proba(self._stack(cols, extra))[:, 1], dtype=np.float64)
 
     def cues(self, text: str, k: int = 5) -> list[tuple[str, float]]:

@@ -79,33 +79,41 @@ class SparseField:
         self.bm25_t = sparse.csr_matrix((data, (bm.row, bm.col)), shape=shape, dtype=np.float32).T.tocsr()
         self.lengths = lengths
 
-    def query_matrix(self, queries: Sequence[list[str]]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        """(tfidf-normalised, binary) query term matrices over this field's vocabulary."""
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-        for r, toks in enumerate(queries):
-            for tok, n in Counter(toks).items():
-                c = self.vocab.get(tok)
-                if c is not None:
-                    rows.append(r)
-                    cols.append(c)
-                    vals.append(float(n))
-        shape = (len(queries), self.tfidf_t.shape[0])
-        v = np.asarray(vals, dtype=np.float32)
-        binary = sparse.csr_matrix((np.ones_like(v), (rows, cols)), shape=shape, dtype=np.float32)
-        w = (1.0 + np.log(v)) * self.idf[np.asarray(cols, dtype=np.int64)] if len(v) else v
-        q = sparse.csr_matrix((w.astype(np.float32), (rows, cols)), shape=shape, dtype=np.float32)
-        norms = np.sqrt(np.asarray(q.multiply(q).sum(axis=1)).ravel()).astype(np.float32)
-        norms[norms == 0] = 1.0
-        return sparse.csr_matrix(sparse.diags(1.0 / norms) @ q, dtype=np.float32), binary
+    def _query_terms(self, toks: list[str]) -> tuple[npt.NDArray[np.int64], Floats]:
+        """Known term ids of a query and their l2-normalised TF-IDF weights."""
+        counts = Counter(t for t in toks if t in self.vocab)
+        if not counts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = np.fromiter((self.vocab[t] for t in counts), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        w = (1.0 + np.log(tf)) * self.idf[ids]
+        norm = float(np.sqrt((w * w).sum())) or 1.0
+        return ids, (w / norm).astype(np.float32)
 
     def scores(self, queries: Sequence[list[str]]) -> tuple[Floats, Floats]:
-        """(tfidf cosine, bm25) score matrices of shape (n_queries, n_docs)."""
-        q, binary = self.query_matrix(queries)
-        tfidf = np.asarray((q @ self.tfidf_t).toarray(), dtype=np.float32) if q.nnz else self._zeros(len(queries))
-        bm25 = np.asarray((binary @ self.bm25_t).toarray(), dtype=np.float32) if binary.nnz else self._zeros(len(queries))
+        """(tfidf cosine, bm25) score matrices of shape (n_queries, n_docs), accumulated from postings."""
+        n_docs = self.tfidf_t.shape[1]
+        tfidf = np.zeros((len(queries), n_docs), dtype=np.float32)
+        bm25 = np.zeros((len(queries), n_docs), dtype=np.float32)
+        for r, toks in enumerate(queries):
+            ids, w = self._query_terms(toks)
+            if len(ids) == 0:
+                continue
+            tfidf[r] = self._accumulate(self.tfidf_t, ids, w, n_docs)
+            bm25[r] = self._accumulate(self.bm25_t, ids, np.ones_like(w), n_docs)
         return tfidf, bm25
 
-    def _zeros(self, n: int) -> Floats:
-        return np.zeros((n, self.tfidf_t.shape[1]), dtype=np.float32)
+    @staticmethod
+    def _accumulate(postings: sparse.csr_matrix, ids: npt.NDArray[np.int64], w: Floats, n_docs: int) -> Floats:
+        """sum_t w[t] * postings[t, :] for the query's terms (a sparse row gather + bincount)."""
+        indptr, indices, data = postings.indptr, postings.indices, postings.data
+        starts, ends = indptr[ids], indptr[ids + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(n_docs, dtype=np.float32)
+        # Positions of every posting of every query term, without a Python loop over terms.
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        pos = np.arange(total) + offsets
+        weights = data[pos] * np.repeat(w, lengths)
+        return np.bincount(indices[pos], weights=weights, minlength=n_docs).astype(np.float32)

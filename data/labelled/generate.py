@@ -262,6 +262,13 @@ ACCURATE_EN = [
     "the education ministry said classroom teachers are not being cut in the restructuring",
     "the national public service portal now offers end-to-end online applications for common procedures",
     "Project 06 links the population database with ministries to reduce paperwork",
+    "Vietnam's provinces will be reduced in number under the administrative merger plan",
+    "district-level administrations in Vietnam stopped operating as communes took over their services",
+    "civil servants in Vietnam can apply for early retirement under the streamlining policy",
+    "citizens can use the VNeID app instead of a physical ID card at airports in Vietnam",
+    "Vietnam's government aims to put most public services online as part of its digital transformation",
+    "the merged ministries in Hanoi have appointed new leadership teams",
+    "Vietnam police warned that fake VNeID apps are being used to steal bank details",
 ]
 
 ACCURATE_OPEN_VI = [
@@ -341,6 +348,54 @@ OFF_EN = [
     "heavy rain flooded streets in the old quarter this afternoon",
 ]
 
+# Other public affairs (health, elections, other countries' governments, the economy): same register as
+# the topic, different subject. Without them "official-sounding English" alone looked on-topic.
+OFF_PUBLIC_EN = [
+    "the health ministry reported 120 new dengue cases in the southern provinces this week",
+    "the UK government announced a new round of lockdown measures for the winter",
+    "US senators debate a bill on federal infrastructure spending",
+    "WHO says a new vaccine trial showed strong results in older adults",
+    "the central bank kept interest rates unchanged at its monthly meeting",
+    "Thailand's parliament elected a new prime minister after weeks of talks",
+    "schools reopen after the summer break with new health guidelines",
+    "the city council approved a budget for flood defences along the river",
+    "inflation eased slightly last month as fuel prices fell",
+    "the prime minister of Japan visited Jakarta to discuss trade",
+    "a minister resigned after a corruption scandal in the procurement agency",
+    "electricity prices will rise by 4 percent from next month, the utility said",
+    "masks are no longer required on public transport, officials announced",
+    "new tariffs on steel imports take effect on Monday",
+    "hospitals are under pressure as flu season peaks",
+    "the European Commission proposed new rules for artificial intelligence",
+    "a bill to raise the minimum wage passed its first reading",
+    "vaccination clinics will stay open late for the holiday weekend",
+    "the census shows the population of the capital grew by two percent",
+    "drinking bleach does not cure COVID-19, health experts warn",
+    "5G towers spread the coronavirus, a viral post claims",
+    "the president signed an executive order on cybersecurity in federal agencies",
+    "police arrested three people over a fake charity scam after the floods",
+    "a court ruled the election results in the district valid",
+    "the airline cancelled dozens of flights because of the storm",
+]
+
+OFF_PUBLIC_VI = [
+    "Bộ Y tế khuyến cáo người dân phòng chống sốt xuất huyết trong mùa mưa",
+    "giá điện sinh hoạt dự kiến tăng từ tháng sau, EVN cho biết",
+    "Quốc hội thảo luận dự án luật thuế thu nhập cá nhân sửa đổi",
+    "bầu cử tổng thống Mỹ: hai ứng viên tranh luận trực tiếp lần thứ hai",
+    "ngân hàng nhà nước giữ nguyên lãi suất điều hành",
+    "học sinh trở lại trường sau kỳ nghỉ hè với lịch học mới",
+    "bệnh viện quá tải vì số ca cúm tăng mạnh",
+    "lạm phát tháng này giảm nhẹ nhờ giá xăng hạ",
+    "tòa án xét xử vụ lừa đảo chiếm đoạt tiền từ thiện",
+    "uống nước lá ổi chữa khỏi tiểu đường, chia sẻ ngay cho người thân",
+    "Thủ tướng Nhật Bản thăm chính thức Indonesia, bàn về thương mại",
+    "triển khai tiêm vắc xin sởi cho trẻ em tại các trạm y tế",
+    "thành phố phê duyệt dự án chống ngập dọc sông",
+    "hàng nghìn công nhân được tăng lương tối thiểu vùng từ năm sau",
+    "cảnh sát giao thông tăng cường kiểm tra nồng độ cồn dịp cuối năm",
+]
+
 OFF_OPEN_VI = ["", "", "", "Tin nhanh: ", "Xem ngay: ", "Hot: ", "[Video] "]
 
 
@@ -417,6 +472,12 @@ def rows() -> list[dict[str, str]]:
                     "narrative": "",
                 }
             )
+    for c in OFF_PUBLIC_VI:
+        hoax = "chữa khỏi" in c
+        out.append({"text": place(cap(c)) + ".", "lang": "vi", "relevant": "0", "false_claim": "1" if hoax else "0", "narrative": ""})
+    for c in OFF_PUBLIC_EN:
+        hoax = "spread the coronavirus" in c
+        out.append({"text": cap(c) + ".", "lang": "en", "relevant": "0", "false_claim": "1" if hoax else "0", "narrative": ""})
     for c in OFF_EN:
         hoax = "cures cancer" in c
         out.append(

@@ -187,6 +187,8 @@ def update_rebuttal(
     """
     _check_role(user)
     f = _clean(fields, partial=True)
+    if not f.get("key"):
+        f.pop("key", None)  # an empty key in a form means "keep the key", never "erase it"
     with write(db):
         current = get_rebuttal(db, rebuttal_id)
         if current is None:
