@@ -62,8 +62,12 @@ def synthetic_library(n_claims: int, seed: int = 1) -> list[dict[str, object]]:
     words = sorted({w for r in starter for c in r["claims"] for w in str(c).split()})
     rows = []
     for i in range(n_claims // 4):
-        claims = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 16))) + f" {i}-{j}" for j in range(4)]
-        rows.append({"key": f"bench-{i}", "title": " ".join(rng.choice(words) for _ in range(8)), "claims": claims})
+        claims = [
+            " ".join(rng.choice(words) for _ in range(rng.randint(8, 16))) + f" {i}-{j}" for j in range(4)
+        ]
+        rows.append(
+            {"key": f"bench-{i}", "title": " ".join(rng.choice(words) for _ in range(8)), "claims": claims}
+        )
     rows.extend(starter)
     return rows
 
@@ -74,14 +78,25 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=10_000, help="Approved claims in the library.")
     ap.add_argument("--items", type=int, default=200, help="Flagged items timed (one run_match each).")
     ap.add_argument("--real-claims", action="store_true", help="Encode claims with the real model (slow).")
-    ap.add_argument("--no-record", action="store_true", help="Print only; do not append to docs/benchmarks.md.")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="Torch threads (1: no thread spin on a busy machine)."
+    )
+    ap.add_argument(
+        "--no-record", action="store_true", help="Print only; do not append to docs/benchmarks.md."
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-match-"))
     cfg_path = tmp / "config.yaml"
     cfg_path.write_text(
-        yaml.safe_dump({"database": str(tmp / "m.db"), "state_dir": str(tmp / "var"), "sources": [],
-                        "classifier": {"model": BUNDLED, "threads": 2}}),
+        yaml.safe_dump(
+            {
+                "database": str(tmp / "m.db"),
+                "state_dir": str(tmp / "var"),
+                "sources": [],
+                "classifier": {"model": BUNDLED, "threads": args.threads},
+            }
+        ),
         encoding="utf-8",
     )
     cfg = load_config(cfg_path)
@@ -94,7 +109,7 @@ def main() -> None:
     t_import = time.perf_counter() - t
     claims = store.approved_claims(db)
 
-    encoder = SentenceEncoder(BUNDLED, threads=2)
+    encoder = SentenceEncoder(BUNDLED, threads=args.threads)
     encoder.load()
     filler = encoder if args.real_claims else RandomVectors(encoder.model_id, encoder.dim)
     encode_cached(db, filler, [c["text"] for c in claims])
@@ -103,8 +118,11 @@ def main() -> None:
     build_matcher(db, encoder)
     t_build = time.perf_counter() - t
 
-    posts = [line.split("\t")[0] for line in EVAL.read_text(encoding="utf-8").splitlines()
-             if line and not line.startswith(("#", "text\t"))]
+    posts = [
+        line.split("\t")[0]
+        for line in EVAL.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith(("#", "text\t"))
+    ]
     ids = []
     now = utcnow()
     for i in range(args.items):
@@ -113,8 +131,10 @@ def main() -> None:
         ids.append(item_id)
     with write(db):
         for item_id in ids:
-            db.execute("INSERT INTO flags (item_id, relevance, risk, flagged_at, updated_at) VALUES (?, 1, 1, ?, ?)",
-                       [item_id, now, now])
+            db.execute(
+                "INSERT INTO flags (item_id, relevance, risk, flagged_at, updated_at) VALUES (?, 1, 1, ?, ?)",
+                [item_id, now, now],
+            )
     run_match(cfg, db, item_ids=[ids[0]], encoder=encoder)  # warm-up: first torch call pays one-off costs
     times = []
     for item_id in ids[1:]:
@@ -131,12 +151,17 @@ def main() -> None:
         "matcher build s (once per library version)": round(t_build, 1),
         "library import s": round(t_import, 1),
         "claim vectors": "real" if args.real_claims else "random (cost-equivalent)",
+        "torch threads": args.threads,
     }
     if args.no_record:
         print(json.dumps(figures, indent=2, ensure_ascii=False))
     else:
-        record("Rebuttal suggestions: latency per flagged item (bench/match.py)", figures,
-               command="python -m bench.match", notes="Goal: p95 <= 50 ms with 10,000 approved claims.")
+        record(
+            "Rebuttal suggestions: latency per flagged item (bench/match.py)",
+            figures,
+            command="python -m bench.match",
+            notes="Goal: p95 <= 50 ms with 10,000 approved claims.",
+        )
 
 
 if __name__ == "__main__":

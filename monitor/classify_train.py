@@ -227,6 +227,11 @@ def evaluate_models(
         t = cfg.classifier.thresholds
         plot_pr(curves, {"relevance": t.relevance, "risk": t.risk}, out_png)
         result["png"] = str(out_png)
+    # Keep the latest evaluation with the model it describes.
+    last_eval = {
+        k: v for k, v in result.items() if k in ("cross_validated", "held_out_decisions", "n_examples")
+    }
+    update_active_card(cfg, db, encoder, {"last_eval": last_eval})
     return result
 
 

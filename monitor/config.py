@@ -155,7 +155,7 @@ class Thresholds(Strict):
     risk: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false.")
     suggestion: float = Field(default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score.")
     narrative: float = Field(
-        default=0.5, ge=0, le=1, description="Attach a flag to its nearest known claim's narrative from this similarity."
+        default=0.45, ge=0, le=1, description="Attach a flag to its nearest known claim's narrative from this similarity."
     )
 
 

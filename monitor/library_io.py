@@ -43,7 +43,9 @@ def read_rows(name: str, data: bytes) -> tuple[list[dict[str, Any]], str]:
         try:
             parsed = json.loads(data.decode("utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ImportFileError(f"{name}: not valid JSON ({exc}) — fix the syntax and import again") from None
+            raise ImportFileError(
+                f"{name}: not valid JSON ({exc}) — fix the syntax and import again"
+            ) from None
         if claimreview.is_claimreview(parsed):
             try:
                 return claimreview.parse(parsed), "claimreview"
@@ -53,7 +55,9 @@ def read_rows(name: str, data: bytes) -> tuple[list[dict[str, Any]], str]:
         rows = parse_file(name, data)
     except RowError as exc:
         raise ImportFileError(f"{name}: {exc}") from None
-    return rows, "csv" if lower.endswith(".csv") else "json" if lower.endswith((".json", ".jsonld")) else "yaml"
+    return rows, "csv" if lower.endswith(".csv") else "json" if lower.endswith(
+        (".json", ".jsonld")
+    ) else "yaml"
 
 
 def validate_rows(name: str, rows: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
@@ -66,7 +70,9 @@ def validate_rows(name: str, rows: list[dict[str, Any]], fmt: str) -> list[dict[
         try:
             f = clean_fields({k: v for k, v in row.items() if k != "status"}, partial=False)
         except RowError as exc:
-            raise ImportFileError(f"{name}: {where}{f' [{label}]' if label else ''}: {exc}; nothing was imported") from None
+            raise ImportFileError(
+                f"{name}: {where}{f' [{label}]' if label else ''}: {exc}; nothing was imported"
+            ) from None
         f["key"] = f.get("key") or stable_key(f["title"], f["claims"])
         if f["key"] in seen:
             raise ImportFileError(
@@ -79,7 +85,10 @@ def validate_rows(name: str, rows: list[dict[str, Any]], fmt: str) -> list[dict[
 
 
 def import_file(
-    db: sqlite_utils.Database, path: Path, user: dict[str, Any] | None = None, approver: dict[str, Any] | None = None
+    db: sqlite_utils.Database,
+    path: Path,
+    user: dict[str, Any] | None = None,
+    approver: dict[str, Any] | None = None,
 ) -> ImportReport:
     """Import a file in one transaction: upsert by key (re-import creates nothing), approve when asked."""
     if approver is not None and not can_approve(str(approver.get("role"))):

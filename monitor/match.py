@@ -10,21 +10,26 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from classifiers.embed import Encoder, load_encoder
 from monitor.config import Config
+from monitor.errors import ModelError
 from monitor.store import rebuttals as store
 from monitor.store.embeddings import encode_cached
-from rebuttals.matcher import Doc, Matcher
+from rebuttals.matcher import Doc, Ident, Matcher
+from rebuttals.rerank import Reranker, train
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _encoders: dict[tuple[str, str, int], tuple[Encoder, str | None]] = {}
 _matchers: dict[tuple[str, str, str], Matcher] = {}
+RERANKER_FILE = "models/matcher-reranker.pkl"  # under state_dir; written by `misinfo rebuttals train-matcher`
+MIN_LINKED_ITEMS = 30
 MAX_QUERY_CHARS = 4000  # the encoder truncates anyway; lexical channels need the gist, not the whole page
 
 
@@ -62,9 +67,20 @@ def _db_key(db: sqlite_utils.Database) -> str:
     return str(row[2] if row and row[2] else id(db))
 
 
-def build_matcher(db: sqlite_utils.Database, encoder: Encoder) -> Matcher:
-    """The matcher for the current approved library (cached per library version and model)."""
-    version = store.library_version(db)
+def _load_reranker(path: Path | None) -> tuple[Reranker | None, str]:
+    if path is None or not path.is_file():
+        return None, "fused"
+    try:
+        return Reranker.load(path), f"reranker@{path.stat().st_mtime_ns}"
+    except (ValueError, OSError, KeyError) as exc:
+        log.warning("ignoring matcher re-ranker %s (%s): using the fused score; retrain it", path, exc)
+        return None, "fused"
+
+
+def build_matcher(db: sqlite_utils.Database, encoder: Encoder, reranker_path: Path | None = None) -> Matcher:
+    """The matcher for the current approved library (cached per library version, model and re-ranker)."""
+    reranker, reranker_tag = _load_reranker(reranker_path)
+    version = store.library_version(db) + ":" + reranker_tag
     key = (_db_key(db), version, encoder.model_id)
     with _lock:
         cached = _matchers.get(key)
@@ -74,7 +90,7 @@ def build_matcher(db: sqlite_utils.Database, encoder: Encoder) -> Matcher:
     docs = [Doc(int(c["claim_id"]), int(c["rebuttal_id"]), str(c["text"]), str(c["title"])) for c in claims]
     claim_vecs = encode_cached(db, encoder, [d.text for d in docs]) if docs else None
     title_vecs = encode_cached(db, encoder, [d.title for d in docs]) if docs else None
-    matcher = Matcher(docs, encoder, claim_vecs, title_vecs)
+    matcher = Matcher(docs, encoder, claim_vecs, title_vecs, reranker=reranker)
     with _lock:
         # Keep only the newest version per database and model: older ones will not be asked again.
         for old in [k for k in _matchers if k[0] == key[0] and k[2] == key[2]]:
@@ -83,12 +99,19 @@ def build_matcher(db: sqlite_utils.Database, encoder: Encoder) -> Matcher:
     return matcher
 
 
-def _rows(matcher: Matcher, texts: list[str], vectors: Any, k: int, threshold: float) -> list[list[dict[str, Any]]]:
+def _rows(
+    matcher: Matcher, texts: list[str], vectors: Any, k: int, threshold: float
+) -> list[list[dict[str, Any]]]:
     out = []
     for matches in matcher.search_many(texts, k=k, query_vectors=vectors):
         out.append(
             [
-                {"rebuttal_id": m.rebuttal_id, "claim_id": m.claim_id, "score": round(m.score, 4), "claim": m.claim}
+                {
+                    "rebuttal_id": m.rebuttal_id,
+                    "claim_id": m.claim_id,
+                    "score": round(m.score, 4),
+                    "claim": m.claim,
+                }
                 for m in matches
                 if m.score >= threshold
             ]
@@ -112,7 +135,7 @@ def run_match(
     report = MatchReport(library_version=version, warning=warning, item_ids=ids)
     if not ids:
         return report
-    matcher = build_matcher(db, encoder)
+    matcher = build_matcher(db, encoder, cfg.state_path / RERANKER_FILE)
     report.claims = len(matcher)
     texts_by_id = store.item_texts(db, ids)
     step = 64
@@ -140,14 +163,66 @@ def suggest(
     """Ad-hoc suggestions for a text (search box): rebuttal_id, title, short_answer, score, claim, rank."""
     if encoder is None:
         encoder, _ = get_encoder(cfg)
-    matcher = build_matcher(db, encoder)
+    matcher = build_matcher(db, encoder, cfg.state_path / RERANKER_FILE)
     if not len(matcher) or not text.strip():
         return []
     vectors = encoder.encode([text[:MAX_QUERY_CHARS]])
-    rows = _rows(matcher, [text[:MAX_QUERY_CHARS]], vectors, k or cfg.classifier.top_k, cfg.classifier.thresholds.suggestion)[0]
+    rows = _rows(
+        matcher,
+        [text[:MAX_QUERY_CHARS]],
+        vectors,
+        k or cfg.classifier.top_k,
+        cfg.classifier.thresholds.suggestion,
+    )[0]
     out = []
     for rank, row in enumerate(rows, 1):
         r = store.get_rebuttal(db, int(row["rebuttal_id"]))
         if r is not None and r["status"] == "approved":
             out.append({**row, "title": r["title"], "short_answer": r["short_answer"], "rank": rank})
     return out
+
+
+def train_matcher(
+    cfg: Config, db: sqlite_utils.Database, encoder: Encoder | None = None, min_linked: int = MIN_LINKED_ITEMS
+) -> dict[str, Any]:
+    """Train the re-ranker from analysts' links (positives) and accurate/off-topic dismissals (no match).
+
+    Saves it under state_dir; from then on suggestion scores are its probabilities. Re-matches all
+    flagged items. ModelError when there are fewer than `min_linked` linked items.
+    """
+    if encoder is None:
+        encoder, _ = get_encoder(cfg)
+    pairs = store.link_training_pairs(db)
+    gold: dict[int, set[Ident]] = {}
+    texts: dict[int, str] = {}
+    for p in pairs:
+        texts[int(p["item_id"])] = str(p["text"])[:MAX_QUERY_CHARS]
+        bucket = gold.setdefault(int(p["item_id"]), set())
+        if p["rebuttal_id"] is not None:
+            bucket.add(int(p["rebuttal_id"]))
+    linked = sum(1 for g in gold.values() if g)
+    if linked < min_linked:
+        raise ModelError(
+            f"only {linked} linked item(s); the matcher re-ranker needs at least {min_linked} —"
+            " keep linking items to rebuttals (the fused score is used until then)"
+        )
+    matcher = build_matcher(db, encoder)
+    ids = list(texts)
+    vectors = encode_cached(db, encoder, [texts[i] for i in ids], batch_size=cfg.classifier.batch_size)
+    kind = "hgb" if linked >= 2000 else "logistic"
+    try:
+        reranker = train(
+            matcher, [texts[i] for i in ids], [gold[i] for i in ids], kind=kind, query_vectors=vectors
+        )
+    except ValueError as exc:
+        raise ModelError(f"cannot train the matcher re-ranker: {exc}") from None
+    path = cfg.state_path / RERANKER_FILE
+    reranker.save(path)
+    report = run_match(cfg, db, item_ids=store.flagged_item_ids(db), encoder=encoder)
+    return {
+        "linked_items": linked,
+        "no_match_items": len(ids) - linked,
+        "kind": kind,
+        "path": str(path),
+        "rematched": report.items,
+    }

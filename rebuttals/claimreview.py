@@ -8,7 +8,7 @@ from typing import Any
 from rebuttals.library import RowError, guess_language, stable_key
 
 CONTEXT = "https://schema.org"
-_KEY_SAFE = re.compile(r"[^a-z0-9._-]+")
+_KEY_SAFE = re.compile(r"[^a-z0-9._-]+")  # what a library key may contain (see rebuttals.library)
 
 
 def is_claimreview(data: Any) -> bool:
@@ -50,18 +50,23 @@ def _key_from(url: str | None, title: str, claims: list[str]) -> str:
         tail = _KEY_SAFE.sub("-", url.lower().split("://", 1)[-1]).strip("-.")[-70:].strip("-.")
         if tail:
             return "cr-" + tail
-    return stable_key(title, claims)
+    return stable_key(title, [])
 
 
 def parse(data: Any) -> list[dict[str, Any]]:
-    """Rebuttal rows (library fields) from ClaimReview JSON-LD. Raises RowError naming the object and fix."""
+    """Rebuttal rows (library fields) from ClaimReview JSON-LD. Raises RowError naming the object and fix.
+
+    Objects sharing an `identifier` (our export writes the rebuttal key there) or a `url` (one fact-check
+    article reviewing several phrasings) become one rebuttal with several claims.
+    """
     if isinstance(data, dict) and isinstance(data.get("@graph"), list):
         data = data["@graph"]
     items = data if isinstance(data, list) else [data]
     rows: list[dict[str, Any]] = []
+    by_key: dict[str, dict[str, Any]] = {}
     for n, obj in enumerate(items, 1):
         if not isinstance(obj, dict) or _type_of(obj) != "ClaimReview":
-            raise RowError(f"object {n}: @type is not ClaimReview — remove it or set \"@type\": \"ClaimReview\"")
+            raise RowError(f'object {n}: @type is not ClaimReview — remove it or set "@type": "ClaimReview"')
         claims = _claims(obj.get("claimReviewed")) or _claims(obj.get("itemReviewed"))
         if not claims:
             raise RowError(f"object {n}: claimReviewed is missing — add the false claim's text")
@@ -71,20 +76,25 @@ def parse(data: Any) -> list[dict[str, Any]]:
         url = str(obj.get("url") or "").strip() or None
         body = str(obj.get("reviewBody") or obj.get("description") or "").strip()
         lang = str(obj.get("inLanguage") or "").strip().lower()[:2] or guess_language(f"{title} {body}")
-        rows.append(
-            {
-                "key": _key_from(url, title, claims),
-                "title": title,
-                "short_answer": str(obj.get("description") or "").strip()[:600] or body[:300],
-                "body": body,
-                "claims": claims,
-                "verdict": str(rating.get("alternateName") or "").strip() or None,
-                "url": url,
-                "language": lang,
-                "author": _name(obj.get("author")),
-                "date_published": str(obj.get("datePublished") or "").strip() or None,
-            }
-        )
+        ident = str(obj.get("identifier") or "").strip()
+        key = ident if ident and _KEY_SAFE.sub("", ident) == ident else _key_from(url, title, claims)
+        if key in by_key:
+            by_key[key]["claims"].extend(c for c in claims if c not in by_key[key]["claims"])
+            continue
+        row = {
+            "key": key,
+            "title": title,
+            "short_answer": str(obj.get("description") or "").strip()[:600] or body[:300],
+            "body": body,
+            "claims": claims,
+            "verdict": str(rating.get("alternateName") or "").strip() or None,
+            "url": url,
+            "language": lang,
+            "author": _name(obj.get("author")),
+            "date_published": str(obj.get("datePublished") or "").strip() or None,
+        }
+        by_key[key] = row
+        rows.append(row)
     return rows
 
 
@@ -113,6 +123,8 @@ def export(rebuttals: list[dict[str, Any]], publisher: str = "misinfo-monitor") 
                 "author": {"@type": "Organization", "name": r.get("author") or publisher},
                 "itemReviewed": {"@type": "Claim", "text": text},
             }
+            if r.get("key"):
+                obj["identifier"] = r["key"]
             if r.get("url"):
                 obj["url"] = r["url"]
             date = r.get("date_published") or r.get("approved_at")

@@ -38,7 +38,9 @@ def ranking_metrics(golds: Sequence[set[Ident]], rankings: Sequence[Sequence[Ide
     n = len(pairs)
     if n == 0:
         return {"map@1": 0.0, "map@3": 0.0, "map@5": 0.0, "mrr": 0.0, "p@1": 0.0, "n": 0}
-    out: dict[str, float] = {f"map@{k}": sum(average_precision(g, r, k) for g, r in pairs) / n for k in (1, 3, 5)}
+    out: dict[str, float] = {
+        f"map@{k}": sum(average_precision(g, r, k) for g, r in pairs) / n for k in (1, 3, 5)
+    }
     out["mrr"] = sum(reciprocal_rank(g, r) for g, r in pairs) / n
     out["p@1"] = sum(1.0 for g, r in pairs if r and r[0] in g) / n
     out["n"] = n
@@ -63,7 +65,10 @@ def run_claim_retrieval(
     """
     t0 = time.perf_counter()
     claims = load_claims(claims_path)
-    docs = [Doc(c.claim_id, c.claim_id, c.text, c.title, c.subtitle, parse_day(c.date) if use_dates else None) for c in claims]
+    docs = [
+        Doc(c.claim_id, c.claim_id, c.text, c.title, c.subtitle, parse_day(c.date) if use_dates else None)
+        for c in claims
+    ]
     claim_vecs = encode_to_disk(cache_dir, encoder, [c.text for c in claims], "claims")
     title_vecs = encode_to_disk(cache_dir, encoder, [c.title or c.text for c in claims], "titles")
     matcher = Matcher(docs, encoder, claim_vecs, title_vecs)
@@ -124,12 +129,16 @@ def load_eval_set(path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def evaluate_library(matcher: Matcher, rows: Sequence[tuple[str, str, str]], threshold: float) -> dict[str, float]:
+def evaluate_library(
+    matcher: Matcher, rows: Sequence[tuple[str, str, str]], threshold: float
+) -> dict[str, float]:
     """MAP@5 / P@1 / MRR on posts with a gold rebuttal; share of no-match posts whose top score < threshold."""
     results = matcher.search_many([r[0] for r in rows], k=5)
     golds: list[set[Ident]] = [{r[1]} if r[1] else set() for r in rows]
     out = ranking_metrics(golds, [[m.rebuttal_id for m in ms] for ms in results])
-    gold_hits = [ms[0].score for ms, r in zip(results, rows, strict=True) if r[1] and ms and ms[0].rebuttal_id == r[1]]
+    gold_hits = [
+        ms[0].score for ms, r in zip(results, rows, strict=True) if r[1] and ms and ms[0].rebuttal_id == r[1]
+    ]
     none = [ms[0].score if ms else 0.0 for ms, r in zip(results, rows, strict=True) if not r[1]]
     out["nomatch_n"] = len(none)
     out["nomatch_below_threshold"] = sum(1 for s in none if s < threshold) / len(none) if none else 1.0

@@ -20,9 +20,15 @@ from classifiers.text import bigrams, fold, folded_syllables, syllables
 Floats = npt.NDArray[np.float32]
 KINDS = ("syl", "fold", "word", "char")
 # Function words dropped from the unigram `word` kind only (folded forms; English and Vietnamese).
-STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "here", "he", "she", "they", "we", "you", "i", "me", "my", "our", "your", "his", "her", "their", "them", "us", "do", "does", "did", "have", "has", "had", "not", "no", "so", "if", "than", "then", "too", "very", "can", "will", "just", "about", "into", "over", "after", "before", "what", "which", "who", "whom", "how", "why", "when", "where", "all", "any", "some", "such", "only", "own", "same", "other", "more", "most", "also", "rt", "via", "amp", "la", "cua", "va", "co", "thi", "ma", "nhung", "cac", "duoc", "cho", "voi", "nay", "do", "o", "trong", "mot", "den", "khi", "de", "tu", "nhu", "ve", "ra", "vao", "len", "lai", "roi", "nhe", "a", "oi", "ha", "nha"]
+_STOPWORD_TEXT = (
+    "a an the and or but of to in on at for with by from as is are was were be been being it its this "
+    "that these those there here he she they we you i me my our your his her their them us do does "
+    "did have has had not no so if than then too very can will just about into over after before what "
+    "which who whom how why when where all any some such only own same other more most also rt via "
+    "amp la cua va co thi ma nhung cac duoc cho voi nay do o trong mot den khi de tu nhu ve ra vao "
+    "len lai roi nhe a oi ha nha"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _SPACE = re.compile(r"\s+")
 _NONWORD = re.compile(r"[^\w]+", re.UNICODE)
 
@@ -58,7 +64,9 @@ class SparseField:
                 cols.append(c)
                 vals.append(float(n))
         shape = (len(docs), max(len(self.vocab), 1))
-        tf = sparse.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+        tf = sparse.csr_matrix(
+            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape, dtype=np.float32
+        )
         n_docs = max(len(docs), 1)
         df = np.bincount(np.asarray(cols, dtype=np.int64), minlength=shape[1]).astype(np.float32)
         self.idf = (np.log((1 + n_docs) / (1 + df)) + 1.0).astype(np.float32)
@@ -104,7 +112,9 @@ class SparseField:
         return tfidf, bm25
 
     @staticmethod
-    def _accumulate(postings: sparse.csr_matrix, ids: npt.NDArray[np.int64], w: Floats, n_docs: int) -> Floats:
+    def _accumulate(
+        postings: sparse.csr_matrix, ids: npt.NDArray[np.int64], w: Floats, n_docs: int
+    ) -> Floats:
         """sum_t w[t] * postings[t, :] for the query's terms (a sparse row gather + bincount)."""
         indptr, indices, data = postings.indptr, postings.indices, postings.data
         starts, ends = indptr[ids], indptr[ids + 1]

@@ -19,7 +19,17 @@ LANGUAGES = ("vi", "en")
 CHANNELS = ("facebook", "zalo", "tiktok", "youtube", "website", "press", "sms", "radio", "tv", "other")
 MEDIA_TYPES = ("infographic", "video", "podcast", "image", "article", "link")
 LIST_FIELDS = ("claims", "evidence", "media", "channels")
-TEXT_FIELDS = ("key", "title", "short_answer", "body", "language", "verdict", "url", "author", "date_published")
+TEXT_FIELDS = (
+    "key",
+    "title",
+    "short_answer",
+    "body",
+    "language",
+    "verdict",
+    "url",
+    "author",
+    "date_published",
+)
 FIELDS = TEXT_FIELDS + LIST_FIELDS
 _KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _VI_MARKS = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯàáảãạèéẻẽẹìíỉĩịòóỏõọùúủũụỳýỷỹỵ]", re.IGNORECASE)
@@ -54,9 +64,15 @@ def next_status(current: str, action: str) -> str:
     return allowed[current]
 
 
-def edit_status(current: str) -> str:
-    """Editing an approved rebuttal returns it to draft: changed wording must be approved again."""
-    return "draft" if current == "approved" else current
+# Editing these alone keeps an approved rebuttal approved: they describe it, they are not what is said.
+METADATA_FIELDS = frozenset({"key", "author", "date_published", "url", "verdict"})
+
+
+def edit_status(current: str, changed: list[str] | None = None) -> str:
+    """Editing an approved rebuttal's content returns it to draft: changed wording must be approved again."""
+    if current == "approved" and (changed is None or set(changed) - METADATA_FIELDS):
+        return "draft"
+    return current
 
 
 def guess_language(text: str, default: str = "vi") -> str:
@@ -86,7 +102,9 @@ def _as_list(value: Any, field: str) -> list[Any]:
             try:
                 parsed = json.loads(s)
             except ValueError:
-                raise RowError(f"{field}: not valid JSON — write a JSON list or separate values with ' | '") from None
+                raise RowError(
+                    f"{field}: not valid JSON — write a JSON list or separate values with ' | '"
+                ) from None
             if isinstance(parsed, list):
                 return parsed
         return [p.strip() for p in re.split(r"\n|\s\|\s", s) if p.strip()]
@@ -97,7 +115,9 @@ def _media(value: Any) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for entry in _as_list(value, "media"):
         if isinstance(entry, str):
-            kind, _, url = entry.partition(":") if re.match(r"^[a-z]+:\s*https?://", entry) else ("link", "", entry)
+            kind, _, url = (
+                entry.partition(":") if re.match(r"^[a-z]+:\s*https?://", entry) else ("link", "", entry)
+            )
             entry = {"type": kind.strip(), "url": url.strip()}
         if not isinstance(entry, dict) or not str(entry.get("url", "")).strip():
             raise RowError("media: each entry needs a url — write {type: infographic, url: https://...}")

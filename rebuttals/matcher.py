@@ -98,10 +98,14 @@ def relative_dense(dense: Floats) -> Floats:
     return np.clip((dense - bg) / (1.0 - bg), 0.0, 1.0).astype(np.float32)
 
 
+def lexical_score(s: dict[str, Floats]) -> Floats:
+    """Blend of the lexical channels that carry most signal in both languages."""
+    return np.asarray(0.4 * s["all_word_tfidf"] + 0.3 * s["claim_fold_tfidf"] + 0.3 * s["claim_char_tfidf"])
+
+
 def fused_score(s: dict[str, Floats]) -> Floats:
     """The score used without a trained re-ranker: dense and lexical agree -> high (0..1)."""
-    lexical = 0.4 * s["all_word_tfidf"] + 0.3 * s["claim_fold_tfidf"] + 0.3 * s["claim_char_tfidf"]
-    return np.asarray(0.5 * relative_dense(s["claim_dense"]) + 0.5 * lexical, dtype=np.float32)
+    return np.asarray(0.5 * relative_dense(s["claim_dense"]) + 0.5 * lexical_score(s), dtype=np.float32)
 
 
 def feature_names() -> list[str]:
@@ -110,8 +114,16 @@ def feature_names() -> list[str]:
     for ch in (*CHANNELS, "fused"):
         names += [f"{ch}", f"{ch}_gap", f"{ch}_ratio", f"{ch}_rank"]
     return [
-        *names, "query_len", "doc_len", "title_len", "len_ratio", "same_rebuttal_in_pool",
-        "days_known", "days_apart_log", "days_after_years", "days_apart_rank",
+        *names,
+        "query_len",
+        "doc_len",
+        "title_len",
+        "len_ratio",
+        "same_rebuttal_in_pool",
+        "days_known",
+        "days_apart_log",
+        "days_after_years",
+        "days_apart_rank",
     ]
 
 
@@ -181,10 +193,16 @@ class Matcher:
         out["claim_dense"] = _cosines(qv, self.claim_vectors)
         out["title_dense"] = _cosines(qv, self.title_vectors)
         out["fused"] = fused_score(out)
+        # Raw-cosine blend: only widens the candidate pool (the relative score can rank a near-duplicate
+        # library low when every claim is close to the query).
+        out["pool_raw"] = np.asarray(0.5 * out["claim_dense"] + 0.5 * lexical_score(out), dtype=np.float32)
         return out
 
     def candidates(
-        self, queries: Sequence[str], query_vectors: Floats | None = None, days: Sequence[float | None] | None = None
+        self,
+        queries: Sequence[str],
+        query_vectors: Floats | None = None,
+        days: Sequence[float | None] | None = None,
     ) -> list[Candidates]:
         """Candidate pool and features for each query (the re-ranker's input); `days` as for Doc.day."""
         if query_vectors is None:
@@ -192,8 +210,14 @@ class Matcher:
         out: list[Candidates] = []
         n = len(self.docs)
         if n == 0:
-            return [Candidates(np.zeros(0, np.int64), np.zeros((0, len(feature_names())), np.float32),
-                               np.zeros(0, np.float32)) for _ in queries]
+            return [
+                Candidates(
+                    np.zeros(0, np.int64),
+                    np.zeros((0, len(feature_names())), np.float32),
+                    np.zeros(0, np.float32),
+                )
+                for _ in queries
+            ]
         step = 64  # bound memory: channels x step x n_docs floats at a time
         for start in range(0, len(queries), step):
             chunk = list(queries[start : start + step])
@@ -207,6 +231,7 @@ class Matcher:
         n = len(self.docs)
         tops = {ch: _sorted_top(rows[ch], min(RANK_CAP, n)) for ch in (*CHANNELS, "fused")}
         pool: set[int] = set(tops["fused"][: self.pool].tolist())
+        pool.update(_sorted_top(rows["pool_raw"], min(self.pool, n)).tolist())
         for ch in CHANNELS:
             pool.update(tops[ch][: self.per_channel].tolist())
         docs = np.asarray(sorted(pool), dtype=np.int64)

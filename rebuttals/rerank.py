@@ -38,15 +38,22 @@ class Reranker:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
             self.model = HistGradientBoostingClassifier(
-                learning_rate=0.02, max_iter=500, max_leaf_nodes=15, min_samples_leaf=20,
-                l2_regularization=1.0, early_stopping=False, random_state=self.seed,
+                learning_rate=0.02,
+                max_iter=500,
+                max_leaf_nodes=15,
+                min_samples_leaf=20,
+                l2_regularization=1.0,
+                early_stopping=False,
+                random_state=self.seed,
             )
         else:
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import StandardScaler
 
-            self.model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced"))
+            self.model = make_pipeline(
+                StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced")
+            )
         self.model.fit(features, labels)
         return self
 
@@ -59,7 +66,9 @@ class Reranker:
     def save(self, path: Path) -> None:
         """Pickle to `path` (our own files only: never load a model from an untrusted place)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps({"kind": self.kind, "model": self.model, "n_features": self.n_features}))
+        path.write_bytes(
+            pickle.dumps({"kind": self.kind, "model": self.model, "n_features": self.n_features})
+        )
 
     @classmethod
     def load(cls, path: Path) -> Reranker:
@@ -82,14 +91,19 @@ def training_rows(
         if len(c.docs) == 0:
             continue
         feats.append(c.features)
-        labels.append(np.asarray([int(matcher.docs[d].rebuttal_id in gold) for d in c.docs.tolist()], dtype=np.int64))
+        labels.append(
+            np.asarray([int(matcher.docs[d].rebuttal_id in gold) for d in c.docs.tolist()], dtype=np.int64)
+        )
     if not feats:
         return np.zeros((0, len(feature_names())), np.float32), np.zeros(0, np.int64)
     return np.vstack(feats).astype(np.float32), np.concatenate(labels)
 
 
 def train(
-    matcher: Matcher, queries: Sequence[str], positives: Sequence[set[Ident]], kind: str = "hgb",
+    matcher: Matcher,
+    queries: Sequence[str],
+    positives: Sequence[set[Ident]],
+    kind: str = "hgb",
     query_vectors: Floats | None = None,
     days: Sequence[float | None] | None = None,
 ) -> Reranker:

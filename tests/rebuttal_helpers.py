@@ -27,7 +27,10 @@ CCCD = {
     "title": "Sáp nhập không buộc làm lại căn cước",
     "short_answer": "Sai. Thẻ đã cấp vẫn có giá trị.",
     "body": "Theo quy định hiện hành, thẻ căn cước vẫn có giá trị.",
-    "claims": ["Sau sáp nhập tỉnh phải làm lại căn cước công dân gắn chip", "Everyone must redo their ID card"],
+    "claims": [
+        "Sau sáp nhập tỉnh phải làm lại căn cước công dân gắn chip",
+        "Everyone must redo their ID card",
+    ],
     "evidence": ["https://example.gov.vn/cccd"],
     "media": [{"type": "infographic", "url": "https://example.gov.vn/cccd.png"}],
     "channels": ["facebook", "zalo"],

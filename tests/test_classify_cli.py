@@ -14,6 +14,7 @@ import monitor.classify as classify_mod
 from monitor.classify_train import REPO_SEED
 from monitor.cli import cli
 from monitor.store import connect
+from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
 from tests.fakes import HashingEncoder
 
@@ -72,6 +73,15 @@ def test_classify_train_eval_commands(fake_cli: Callable[..., Result], tmp_path:
     figures = json.loads(evaluated.output[evaluated.output.index("{") :])
     assert {"precision", "recall", "f1"} <= set(figures["cross_validated"]["risk"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    db = connect(tmp_path / "misinfo.db")
+    (active,) = [m for m in store.list_models(db) if m["active"]]
+    db.conn.close()
+    assert (
+        active["card"]["metrics"]["last_eval"]["cross_validated"]["risk"]["f1"]
+        == figures["cross_validated"]["risk"]["f1"]
+    )
+    card_file = json.loads((Path(active["path"]) / "card.json").read_text(encoding="utf-8"))
+    assert card_file["metrics"]["last_eval"]["n_examples"] == figures["n_examples"]
     status = fake_cli("status", "--json")
     model = json.loads(status.output)["model"]
     assert (

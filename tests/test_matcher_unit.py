@@ -15,7 +15,9 @@ from tests.fakes import HashingEncoder
 from tests.rebuttal_helpers import CASH, CCCD, approved, flagged_item, users
 
 DOCS = [
-    Doc(1, "cccd", "Sau sáp nhập tỉnh phải làm lại căn cước công dân gắn chip", "Không phải làm lại căn cước"),
+    Doc(
+        1, "cccd", "Sau sáp nhập tỉnh phải làm lại căn cước công dân gắn chip", "Không phải làm lại căn cước"
+    ),
     Doc(2, "cccd", "Thẻ CCCD cũ hết hiệu lực sau sáp nhập", "Không phải làm lại căn cước"),
     Doc(3, "cash", "Nhà nước sắp cấm dùng tiền mặt", "Không cấm tiền mặt"),
     Doc(4, "plates", "Phải đổi biển số xe vì mã tỉnh thay đổi", "Không bắt buộc đổi biển số"),
@@ -116,3 +118,41 @@ def test_suggest_for_text_returns_approved_with_titles(db, make_config):
     rows = suggest(cfg, db, "sap nhap phai lam lai can cuoc gan chip", encoder=HashingEncoder())
     assert [r["title"] for r in rows] == [CCCD["title"]] and rows[0]["rank"] == 1
     assert suggest(cfg, db, "cam tien mat", encoder=HashingEncoder()) == []
+
+
+def test_train_matcher_from_links(db, make_config):
+    import pytest
+
+    from monitor.errors import ModelError
+    from monitor.match import RERANKER_FILE, train_matcher
+    from monitor.store.db import utcnow, write
+
+    cfg = load_config(make_config())
+    enc = HashingEncoder()
+    cccd, cash = approved(db, CCCD), approved(db, CASH)
+    posts = [
+        ("phải làm lại căn cước sau sáp nhập", cccd),
+        ("sap nhap tinh roi lam lai can cuoc gan chip", cccd),
+        ("CCCD cũ hết hiệu lực, phải làm lại căn cước công dân", cccd),
+        ("sắp cấm tiền mặt, phải chuyển khoản", cash),
+        ("cam dung tien mat tu thang sau", cash),
+        ("nhà nước cấm tiền mặt, mọi giao dịch chuyển khoản", cash),
+    ]
+    items = [flagged_item(db, "", text) for text, _ in posts]
+    with pytest.raises(ModelError, match="only 0 linked"):
+        train_matcher(cfg, db, encoder=enc, min_linked=3)
+    other = flagged_item(db, "", "Cổng dịch vụ công có thêm thủ tục trực tuyến")
+    with write(db):
+        for item, (_, rid) in zip(items, posts, strict=True):
+            db.execute(
+                "INSERT INTO links (item_id, rebuttal_id, created_at) VALUES (?, ?, ?)", [item, rid, utcnow()]
+            )
+        db.execute(
+            "UPDATE flags SET state = 'dismissed', dismiss_reason = 'off_topic' WHERE item_id = ?", [other]
+        )
+    info = train_matcher(cfg, db, encoder=enc, min_linked=3)
+    assert info["linked_items"] == 6 and info["no_match_items"] == 1 and info["kind"] == "logistic"
+    assert (cfg.state_path / RERANKER_FILE).is_file() and info["rematched"] == 6
+    top = store.suggestions_for(db, items[0])
+    assert top and top[0]["rebuttal_id"] == cccd and 0.0 <= top[0]["score"] <= 1.0
+    assert suggest(cfg, db, "cam tien mat", encoder=enc)[0]["rebuttal_id"] == cash

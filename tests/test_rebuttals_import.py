@@ -16,8 +16,18 @@ from tests.rebuttal_helpers import users
 REPO = Path(__file__).resolve().parent.parent
 STARTER = REPO / "data" / "rebuttals" / "starter.yaml"
 NARRATIVE_KEYS = {
-    "cccd-merger", "vneid-bank", "severance-none", "district-travel", "land-cert-invalid", "cash-ban",
-    "vneid-spyware", "hometown-docs", "pension-cut", "vneid-phishing", "teacher-cuts", "plates-change",
+    "cccd-merger",
+    "vneid-bank",
+    "severance-none",
+    "district-travel",
+    "land-cert-invalid",
+    "cash-ban",
+    "vneid-spyware",
+    "hometown-docs",
+    "pension-cut",
+    "vneid-phishing",
+    "teacher-cuts",
+    "plates-change",
 }
 
 CLAIMREVIEW_ONE = {
@@ -49,7 +59,9 @@ def test_starter_library_imports_approved_and_is_idempotent(db):
 
 def test_without_approver_imports_drafts(db, tmp_path):
     path = tmp_path / "lib.json"
-    path.write_text(json.dumps([{"title": "A", "claims": ["claim a"]}, {"title": "B", "claims": "claim b | claim c"}]))
+    path.write_text(
+        json.dumps([{"title": "A", "claims": ["claim a"]}, {"title": "B", "claims": "claim b | claim c"}])
+    )
     report = import_file(db, path)
     assert len(report.created) == 2
     rows = store.list_rebuttals(db)
@@ -67,7 +79,10 @@ def test_csv_import(db, tmp_path):
     )
     import_file(db, path)
     r = store.get_rebuttal_by_key(db, "k1")
-    assert [c["text"] for c in r["claims"]] == ["Câu một", "Câu hai"] and r["channels"] == ["facebook", "zalo"]
+    assert [c["text"] for c in r["claims"]] == ["Câu một", "Câu hai"] and r["channels"] == [
+        "facebook",
+        "zalo",
+    ]
 
 
 def test_bad_row_rolls_back_whole_file_and_names_position(db, tmp_path):
@@ -89,7 +104,9 @@ def test_bad_row_rolls_back_whole_file_and_names_position(db, tmp_path):
 def test_failure_during_write_rolls_back(db, tmp_path):
     u = users(db)
     path = tmp_path / "lib.yaml"
-    path.write_text("- {key: a, title: A, claims: [x]}\n- {key: b, title: B, claims: [y]}\n", encoding="utf-8")
+    path.write_text(
+        "- {key: a, title: A, claims: [x]}\n- {key: b, title: B, claims: [y]}\n", encoding="utf-8"
+    )
     with pytest.raises(PermissionDenied):
         import_file(db, path, approver=u["coordinator"])
     assert db.execute("SELECT COUNT(*) FROM rebuttals").fetchone()[0] == 0
@@ -105,8 +122,15 @@ def test_claimreview_single_and_list(db, tmp_path):
     assert r["verdict"] == "Sai" and r["author"] == "Ban biên tập" and r["date_published"] == "2026-01-05"
     assert r["url"] == CLAIMREVIEW_ONE["url"] and r["language"] == "vi"
     assert [c["text"] for c in r["claims"]] == ["Từ tháng sau cấm hoàn toàn tiền mặt"]
-    other = {**CLAIMREVIEW_ONE, "url": "https://factcheck.example.vn/bai/2", "name": "Two", "headline": None,
-             "claimReviewed": "VNeID reads your messages", "inLanguage": "en", "author": "Desk"}
+    other = {
+        **CLAIMREVIEW_ONE,
+        "url": "https://factcheck.example.vn/bai/2",
+        "name": "Two",
+        "headline": None,
+        "claimReviewed": "VNeID reads your messages",
+        "inLanguage": "en",
+        "author": "Desk",
+    }
     many = tmp_path / "many.jsonld"
     many.write_text(json.dumps([CLAIMREVIEW_ONE, other], ensure_ascii=False), encoding="utf-8")
     report = import_file(db, many)
@@ -127,7 +151,9 @@ def test_export_is_valid_and_round_trips(db, tmp_path):
     import_file(db, STARTER, approver=u["approver"])
     objects = export_claimreview(db)
     assert claimreview.validate(objects) == []
-    assert len(objects) == sum(len(r["claims"]) for r in store.list_rebuttals(db, status="approved", limit=100))
+    assert len(objects) == sum(
+        len(r["claims"]) for r in store.list_rebuttals(db, status="approved", limit=100)
+    )
     assert {o["@type"] for o in objects} == {"ClaimReview"}
     parsed = claimreview.parse(json.loads(json.dumps(objects)))
     assert {p["title"] for p in parsed} == {r["title"] for r in store.list_rebuttals(db, limit=100)}
@@ -153,3 +179,22 @@ def test_cli_import_export_list(run_cli, tmp_path, config_path):
     bad.write_text("- {title: '', claims: [x]}\n", encoding="utf-8")
     res = run_cli("rebuttals", "import", str(bad))
     assert res.exit_code == 1 and "row 1" in res.output and "title is missing" in res.output
+
+
+def test_claimreview_export_reimports_as_same_rebuttals(db, tmp_path):
+    from monitor.store import connect
+
+    u = users(db)
+    import_file(db, STARTER, approver=u["approver"])
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export_claimreview(db), ensure_ascii=False), encoding="utf-8")
+    again = import_file(db, path)  # same keys: no new rebuttal; exported author/date fill metadata only
+    assert again.created == [] and {r["status"] for r in store.list_rebuttals(db, limit=100)} == {"approved"}
+    assert len(import_file(db, path).unchanged) == 12
+    fresh = connect(tmp_path / "fresh.db")
+    report = import_file(fresh, path)
+    assert len(report.created) == 12
+    original = {r["key"]: sorted(r["claims"]) for r in store.list_rebuttals(db, limit=100)}
+    copied = {r["key"]: sorted(r["claims"]) for r in store.list_rebuttals(fresh, limit=100)}
+    assert copied == original
+    fresh.conn.close()

@@ -49,7 +49,9 @@ def test_approve_creates_narrative_and_audits(db):
 def test_edit_keeps_versions_and_returns_approved_to_draft(db):
     u = users(db)
     rid = approved(db, CCCD)
-    v = store.update_rebuttal(db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"], expected_version=2)
+    v = store.update_rebuttal(
+        db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"], expected_version=2
+    )
     assert v == 3
     r = store.get_rebuttal(db, rid)
     assert r["status"] == "draft" and r["short_answer"] == "Sai hoàn toàn." and r["key"] == "cccd-merger"
@@ -60,6 +62,16 @@ def test_edit_keeps_versions_and_returns_approved_to_draft(db):
     assert store.approved_claims(db) == []  # not suggested until approved again
     # nothing changed -> no new version
     assert store.update_rebuttal(db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"]) == 3
+
+
+def test_metadata_edit_keeps_approval(db):
+    u = users(db)
+    rid = approved(db, CCCD)
+    store.update_rebuttal(
+        db, rid, {"author": "Ban biên tập", "url": "https://example.gov.vn/x"}, u["coordinator"]
+    )
+    r = store.get_rebuttal(db, rid)
+    assert r["status"] == "approved" and r["version"] == 3 and r["author"] == "Ban biên tập"
 
 
 def test_stale_version_conflicts(db):
@@ -76,7 +88,10 @@ def test_claims_edit_keeps_unchanged_claim_ids(db):
     first = store.get_rebuttal(db, rid)["claims"][0]
     store.update_rebuttal(db, rid, {"claims": [first["text"], "Một cách nói mới"]}, u["coordinator"])
     claims = store.get_rebuttal(db, rid)["claims"]
-    assert claims[0]["id"] == first["id"] and [c["text"] for c in claims] == [first["text"], "Một cách nói mới"]
+    assert claims[0]["id"] == first["id"] and [c["text"] for c in claims] == [
+        first["text"],
+        "Một cách nói mới",
+    ]
 
 
 def test_invalid_fields_raise_usage_error_with_fix(db):

@@ -474,10 +474,26 @@ def rows() -> list[dict[str, str]]:
             )
     for c in OFF_PUBLIC_VI:
         hoax = "chữa khỏi" in c
-        out.append({"text": place(cap(c)) + ".", "lang": "vi", "relevant": "0", "false_claim": "1" if hoax else "0", "narrative": ""})
+        out.append(
+            {
+                "text": place(cap(c)) + ".",
+                "lang": "vi",
+                "relevant": "0",
+                "false_claim": "1" if hoax else "0",
+                "narrative": "",
+            }
+        )
     for c in OFF_PUBLIC_EN:
         hoax = "spread the coronavirus" in c
-        out.append({"text": cap(c) + ".", "lang": "en", "relevant": "0", "false_claim": "1" if hoax else "0", "narrative": ""})
+        out.append(
+            {
+                "text": cap(c) + ".",
+                "lang": "en",
+                "relevant": "0",
+                "false_claim": "1" if hoax else "0",
+                "narrative": "",
+            }
+        )
     for c in OFF_EN:
         hoax = "cures cancer" in c
         out.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -23,7 +24,12 @@ def rebuttals() -> None:
 
 @rebuttals.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--approved-by", "approved_by", default=None, help="Approver (or admin) user name who approves the imported rebuttals.")
+@click.option(
+    "--approved-by",
+    "approved_by",
+    default=None,
+    help="Approver (or admin) user name who approves the imported rebuttals.",
+)
 @click.pass_context
 def import_cmd(ctx: click.Context, file: Path, approved_by: str | None) -> None:
     """Import rebuttals from YAML, JSON, CSV or ClaimReview JSON-LD (one transaction; re-import is harmless).
@@ -45,8 +51,21 @@ def import_cmd(ctx: click.Context, file: Path, approved_by: str | None) -> None:
 
 
 @rebuttals.command("export")
-@click.option("--format", "fmt", type=click.Choice(["claimreview"]), default="claimreview", show_default=True, help="Output format.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to this file instead of standard output.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["claimreview"]),
+    default="claimreview",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
 @click.pass_context
 def export_cmd(ctx: click.Context, fmt: str, out: Path | None) -> None:
     """Export approved rebuttals as schema.org ClaimReview JSON-LD (one object per refuted claim).
@@ -71,7 +90,13 @@ def export_cmd(ctx: click.Context, fmt: str, out: Path | None) -> None:
 
 
 @rebuttals.command("list")
-@click.option("--status", "status", type=click.Choice(["draft", "approved", "retired"]), default=None, help="Only this status.")
+@click.option(
+    "--status",
+    "status",
+    type=click.Choice(["draft", "approved", "retired"]),
+    default=None,
+    help="Only this status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
 def list_cmd(ctx: click.Context, status: str | None, as_json: bool) -> None:
@@ -90,11 +115,46 @@ def list_cmd(ctx: click.Context, status: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("(no rebuttals)")
     for r in rows:
-        click.echo(f"{r['id']:>5}  {r['status']:<8} v{r['version']:<3} {r['key'] or '-':<20} {r['title']} ({len(r['claims'])} claim(s))")
+        click.echo(
+            f"{r['id']:>5}  {r['status']:<8} v{r['version']:<3} {r['key'] or '-':<20} {r['title']} ({len(r['claims'])} claim(s))"
+        )
+
+
+@rebuttals.command("train-matcher")
+@click.option(
+    "--min-linked",
+    "min_linked",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Refuse with fewer linked items than this.",
+)
+@click.pass_context
+def train_matcher_cmd(ctx: click.Context, min_linked: int) -> None:
+    """Train the suggestion re-ranker from analysts' links and dismissals, then re-match flagged items.
+
+    \b
+    Example:
+      misinfo rebuttals train-matcher
+    """
+    from monitor.match import train_matcher
+
+    a = app(ctx)
+    info = train_matcher(a.config, a.db, min_linked=min_linked)
+    click.echo(
+        f"re-ranker ({info['kind']}) trained on {info['linked_items']} linked and {info['no_match_items']} dismissed"
+        f" item(s), saved to {info['path']}; {info['rematched']} item(s) re-matched"
+    )
 
 
 @click.command("match")
-@click.option("--item", "items", type=int, multiple=True, help="Only this item id (repeatable); default: every stale flagged item.")
+@click.option(
+    "--item",
+    "items",
+    type=int,
+    multiple=True,
+    help="Only this item id (repeatable); default: every stale flagged item.",
+)
 @click.pass_context
 def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
     """Suggest approved rebuttals for flagged items whose suggestions are stale (library changed).
@@ -105,31 +165,99 @@ def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
       misinfo match --item 42
     """
     from monitor.match import run_match
+    from monitor.store.rebuttals import stale_flagged_items
 
     a = app(ctx)
-    with click.progressbar(length=0, label="Matching", show_pos=True) as bar:
-
-        def progress(n: int) -> None:
-            bar.update(n)
-
-        report = run_match(a.config, a.db, item_ids=list(items) or None, progress=progress)
+    ids = sorted(set(items)) or stale_flagged_items(a.db)
+    if not ids:
+        click.echo("nothing to match: every flagged item is up to date with the library")
+        return
+    with click.progressbar(length=len(ids), label="Matching", show_pos=True, file=sys.stderr) as bar:
+        report = run_match(a.config, a.db, item_ids=ids, progress=bar.update)
     click.echo(report.summary())
 
 
 @click.command("claim-retrieval")
-@click.option("--claims", "claims", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Verified claims JSONL (vclaim_id, vclaim, title).")
-@click.option("--train-queries", "train_queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Training queries TSV: id<TAB>text, no header.")
-@click.option("--train-qrels", "train_qrels", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Training qrels (TREC format); repeat for train and dev.")
-@click.option("--queries", "queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Test queries TSV.")
-@click.option("--qrels", "qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Test qrels (TREC format).")
-@click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path), default=Path("var/cache/claim-retrieval"), show_default=True, help="Folder for cached claim embeddings.")
-@click.option("--no-dates", "no_dates", is_flag=True, help="Text only: do not give the re-ranker the days between tweet and claim.")
-@click.option("--reranker", "kind", type=click.Choice(["hgb", "logistic"]), default="hgb", show_default=True, help="Re-ranker model.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object on the last line.")
+@click.option(
+    "--claims",
+    "claims",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verified claims JSONL (vclaim_id, vclaim, title).",
+)
+@click.option(
+    "--train-queries",
+    "train_queries",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Training queries TSV: id<TAB>text, no header.",
+)
+@click.option(
+    "--train-qrels",
+    "train_qrels",
+    required=True,
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Training qrels (TREC format); repeat for train and dev.",
+)
+@click.option(
+    "--queries",
+    "queries",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Test queries TSV.",
+)
+@click.option(
+    "--qrels",
+    "qrels",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Test qrels (TREC format).",
+)
+@click.option(
+    "--cache",
+    "cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/cache/claim-retrieval"),
+    show_default=True,
+    help="Folder for cached claim embeddings.",
+)
+@click.option(
+    "--no-dates",
+    "no_dates",
+    is_flag=True,
+    help="Text only: do not give the re-ranker the days between tweet and claim.",
+)
+@click.option(
+    "--reranker",
+    "kind",
+    type=click.Choice(["hgb", "logistic"]),
+    default="hgb",
+    show_default=True,
+    help="Re-ranker model.",
+)
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="Encoder (default: the config's fallback model, the bundled all-MiniLM-L6-v2).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the figures as one JSON object on the last line."
+)
 @click.pass_context
 def claim_retrieval_cmd(
-    ctx: click.Context, claims: Path, train_queries: Path, train_qrels: tuple[Path, ...], queries: Path,
-    qrels: Path, cache: Path, no_dates: bool, kind: str, as_json: bool,
+    ctx: click.Context,
+    claims: Path,
+    train_queries: Path,
+    train_qrels: tuple[Path, ...],
+    queries: Path,
+    qrels: Path,
+    cache: Path,
+    no_dates: bool,
+    kind: str,
+    model: str | None,
+    as_json: bool,
 ) -> None:
     """Claim retrieval (CheckThat! 2A): train the re-ranker on train qrels, report MAP@1/3/5, MRR, P@1 on test.
 
@@ -145,11 +273,21 @@ def claim_retrieval_cmd(
     from rebuttals.evaluate import run_claim_retrieval
 
     cfg = app(ctx).config
-    encoder, warning = load_encoder(cfg.classifier.fallback_model, cfg.classifier.fallback_model, cfg.classifier.threads)
+    encoder, warning = load_encoder(
+        model or cfg.classifier.fallback_model, cfg.classifier.fallback_model, cfg.classifier.threads
+    )
     if warning:
         click.echo(f"warning: {warning}", err=True)
     figures = run_claim_retrieval(
-        claims, train_queries, list(train_qrels), queries, qrels, encoder, cache, kind=kind, use_dates=not no_dates
+        claims,
+        train_queries,
+        list(train_qrels),
+        queries,
+        qrels,
+        encoder,
+        cache,
+        kind=kind,
+        use_dates=not no_dates,
     )
     for name in ("map@1", "map@3", "map@5", "mrr", "p@1"):
         click.echo(f"{name.upper():>6}: {figures[name]:.4f}")

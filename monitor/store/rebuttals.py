@@ -1,8 +1,9 @@
 """Rebuttal library: rebuttals, the claims they refute, versions, approval, suggestions.
 
 Workflow: create -> draft; approve (approver/admin) -> approved, creating the rebuttal's narrative;
-retire (approver/admin) -> retired. Editing an APPROVED rebuttal returns it to draft: changed wording is
-not suggested or linked until it is approved again. Every change bumps `version`, keeps a
+retire (approver/admin) -> retired. Editing an APPROVED rebuttal's content (title, answers, body, claims,
+language, evidence, media, channels) returns it to draft: changed wording is not suggested or linked until
+it is approved again. Metadata-only edits (author, date_published, url, verdict, key) keep it approved. Every change bumps `version`, keeps a
 rebuttal_versions row (who, when, which fields) and an audit entry, in one transaction.
 """
 
@@ -83,9 +84,13 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 def _check_role(user: dict[str, Any], approve: bool = False) -> None:
     role = str(user.get("role") or "")
     if approve and not can_approve(role):
-        raise PermissionDenied(f"user '{user.get('username')}' ({role}) cannot approve or retire rebuttals — ask an approver")
+        raise PermissionDenied(
+            f"user '{user.get('username')}' ({role}) cannot approve or retire rebuttals — ask an approver"
+        )
     if not approve and not can_edit(role):
-        raise PermissionDenied(f"user '{user.get('username')}' ({role}) cannot write rebuttals — ask a coordinator")
+        raise PermissionDenied(
+            f"user '{user.get('username')}' ({role}) cannot write rebuttals — ask a coordinator"
+        )
 
 
 def _clean(fields: dict[str, Any], partial: bool) -> dict[str, Any]:
@@ -132,7 +137,14 @@ def _record_version(
     db.execute(
         "INSERT INTO rebuttal_versions (rebuttal_id, version, snapshot_json, changes, changed_by, changed_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [rebuttal_id, version, json.dumps(snap, ensure_ascii=False, sort_keys=True), changes, user.get("id"), utcnow()],
+        [
+            rebuttal_id,
+            version,
+            json.dumps(snap, ensure_ascii=False, sort_keys=True),
+            changes,
+            user.get("id"),
+            utcnow(),
+        ],
     )
 
 
@@ -204,10 +216,12 @@ def update_rebuttal(
         if not changed:
             return version
         if "key" in changed and f.get("key"):
-            other = query_one(db, "SELECT id FROM rebuttals WHERE key = ? AND id != ?", [f["key"], rebuttal_id])
+            other = query_one(
+                db, "SELECT id FROM rebuttals WHERE key = ? AND id != ?", [f["key"], rebuttal_id]
+            )
             if other:
                 raise Conflict(f"key '{f['key']}' is used by rebuttal {other['id']} — choose another key")
-        status = edit_status(str(current["status"]))
+        status = edit_status(str(current["status"]), changed)
         sets = {name: f[name] for name in changed if name not in ("claims", "evidence", "media", "channels")}
         for name in ("evidence", "media", "channels"):
             if name in changed:
@@ -222,10 +236,16 @@ def update_rebuttal(
         if "claims" in changed:
             _set_claims(db, rebuttal_id, f["claims"], str(f.get("language") or current["language"]))
         _index(db, rebuttal_id)
-        note = ", ".join(changed) + (f"; status {current['status']} -> {status}" if status != current["status"] else "")
+        note = ", ".join(changed) + (
+            f"; status {current['status']} -> {status}" if status != current["status"] else ""
+        )
         _record_version(db, rebuttal_id, version + 1, note, user)
         audit.record(
-            db, str(user.get("username")), "rebuttal.update", "rebuttal", rebuttal_id,
+            db,
+            str(user.get("username")),
+            "rebuttal.update",
+            "rebuttal",
+            rebuttal_id,
             {"changed": changed, "version": version + 1, "status": status},
         )
     return version + 1
@@ -234,7 +254,9 @@ def update_rebuttal(
 def _transition(db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any], action: str) -> None:
     _check_role(user, approve=True)
     with write(db):
-        current = query_one(db, "SELECT id, title, status, version FROM rebuttals WHERE id = ?", [rebuttal_id])
+        current = query_one(
+            db, "SELECT id, title, status, version FROM rebuttals WHERE id = ?", [rebuttal_id]
+        )
         if current is None:
             raise NotFound(f"rebuttal {rebuttal_id} does not exist")
         try:
@@ -260,7 +282,11 @@ def _transition(db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any
             )
         _record_version(db, rebuttal_id, version, f"status {current['status']} -> {status}", user)
         audit.record(
-            db, str(user.get("username")), f"rebuttal.{action}", "rebuttal", rebuttal_id,
+            db,
+            str(user.get("username")),
+            f"rebuttal.{action}",
+            "rebuttal",
+            rebuttal_id,
             {"from": current["status"], "to": status, "version": version},
         )
 
@@ -297,7 +323,11 @@ def _fts_query(text: str) -> str | None:
 
 
 def list_rebuttals(
-    db: sqlite_utils.Database, status: str | None = None, q: str | None = None, limit: int = 50, offset: int = 0
+    db: sqlite_utils.Database,
+    status: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Rebuttals (newest change first, or best match for `q`), each with its claim texts."""
     where, params, join, order = [], [], "", "r.updated_at DESC, r.id DESC"
@@ -371,8 +401,16 @@ def replace_suggestions(
             db.execute(
                 "INSERT OR IGNORE INTO suggestions (item_id, rebuttal_id, claim_id, rank, score, claim,"
                 " library_version, computed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [item_id, row["rebuttal_id"], row.get("claim_id"), rank, float(row["score"]), row.get("claim"),
-                 library_version, now],
+                [
+                    item_id,
+                    row["rebuttal_id"],
+                    row.get("claim_id"),
+                    rank,
+                    float(row["score"]),
+                    row.get("claim"),
+                    library_version,
+                    now,
+                ],
             )
         db.execute(
             "INSERT OR REPLACE INTO match_state (item_id, library_version, computed_at) VALUES (?, ?, ?)",
@@ -399,7 +437,36 @@ def item_texts(db: sqlite_utils.Database, item_ids: list[int]) -> dict[int, str]
         chunk = item_ids[start : start + 500]
         marks = ",".join("?" for _ in chunk)
         for iid, title, text in db.execute(
-            f"SELECT id, title, text FROM items WHERE id IN ({marks})", chunk  # noqa: S608 - placeholders only
+            f"SELECT id, title, text FROM items WHERE id IN ({marks})",
+            chunk,  # noqa: S608 - placeholders only
         ).fetchall():
             out[int(iid)] = f"{title or ''}\n{text or ''}".strip()
     return out
+
+
+def link_training_pairs(db: sqlite_utils.Database, limit: int = 20_000) -> list[dict[str, Any]]:
+    """Analysts' decisions as matcher training data: linked items (text, rebuttal_id) and items dismissed
+    as accurate/off-topic (text, rebuttal_id None: no rebuttal applies), newest first."""
+    linked = list(
+        db.query(
+            "SELECT i.id AS item_id, i.title, i.text, l.rebuttal_id FROM links l JOIN items i ON i.id = l.item_id"
+            " ORDER BY l.id DESC LIMIT ?",
+            [limit],
+        )
+    )
+    dismissed = list(
+        db.query(
+            "SELECT i.id AS item_id, i.title, i.text, NULL AS rebuttal_id FROM flags f JOIN items i ON i.id = f.item_id"
+            " WHERE f.state = 'dismissed' AND f.dismiss_reason IN ('accurate', 'off_topic')"
+            " AND NOT EXISTS (SELECT 1 FROM links l WHERE l.item_id = f.item_id) ORDER BY f.id DESC LIMIT ?",
+            [limit],
+        )
+    )
+    return [{**r, "text": f"{r['title'] or ''}\n{r['text'] or ''}".strip()} for r in linked + dismissed]
+
+
+def flagged_item_ids(db: sqlite_utils.Database) -> list[int]:
+    """Every flagged, not dismissed item (to recompute all suggestions, e.g. after re-training)."""
+    return [
+        int(r[0]) for r in db.execute("SELECT item_id FROM flags WHERE state != 'dismissed' ORDER BY item_id")
+    ]
