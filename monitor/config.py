@@ -65,7 +65,9 @@ class SourceBase(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh") from None
+            raise ValueError(
+                f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh"
+            ) from None
         return value
 
     @field_validator("url")
@@ -85,9 +87,15 @@ class RssSource(SourceBase):
 
 class PressSource(SourceBase):
     kind: Literal["press"]
-    start_urls: list[str] = Field(default_factory=list, description="Section pages to start from (default: url).")
-    sitemap: str | None = Field(default=None, description="Sitemap URL to start from instead of section pages.")
-    allow: list[str] = Field(default_factory=list, description="Regexes an article URL must match (default: any).")
+    start_urls: list[str] = Field(
+        default_factory=list, description="Section pages to start from (default: url)."
+    )
+    sitemap: str | None = Field(
+        default=None, description="Sitemap URL to start from instead of section pages."
+    )
+    allow: list[str] = Field(
+        default_factory=list, description="Regexes an article URL must match (default: any)."
+    )
     max_pages: int = Field(default=200, ge=1, description="Stop a crawl after this many pages.")
     max_depth: int = Field(default=2, ge=0, description="How many links deep to follow from a start page.")
     crawl_timeout: float = Field(default=1800.0, gt=0, description="Stop a crawl after this many seconds.")
@@ -128,10 +136,16 @@ class CollectConfig(Strict):
     contact: str = Field(default="press-office@example.gov.vn", description="Contact shown to site owners.")
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for data.")
-    max_bytes: int = Field(default=10_000_000, gt=0, description="Largest response body accepted (after decompression).")
+    max_bytes: int = Field(
+        default=10_000_000, gt=0, description="Largest response body accepted (after decompression)."
+    )
     max_redirects: int = Field(default=5, ge=0, description="Most redirects followed.")
-    per_host_delay: float = Field(default=1.0, ge=0, description="Minimum seconds between two requests to one host.")
-    retries: int = Field(default=2, ge=0, description="Retries after a failed fetch, with exponential backoff.")
+    per_host_delay: float = Field(
+        default=1.0, ge=0, description="Minimum seconds between two requests to one host."
+    )
+    retries: int = Field(
+        default=2, ge=0, description="Retries after a failed fetch, with exponential backoff."
+    )
     backoff: float = Field(default=2.0, gt=0, description="First retry wait in seconds; doubles each retry.")
     respect_robots: bool = Field(default=True, description="Obey robots.txt (keep true in production).")
     allow_private_hosts: bool = Field(
@@ -152,10 +166,17 @@ class TopicConfig(Strict):
 
 class Thresholds(Strict):
     relevance: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this on-topic.")
-    risk: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false.")
-    suggestion: float = Field(default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score.")
+    risk: float = Field(
+        default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false."
+    )
+    suggestion: float = Field(
+        default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score."
+    )
     narrative: float = Field(
-        default=0.45, ge=0, le=1, description="Attach a flag to its nearest known claim's narrative from this similarity."
+        default=0.45,
+        ge=0,
+        le=1,
+        description="Attach a flag to its nearest known claim's narrative from this similarity.",
     )
 
 
@@ -197,11 +218,17 @@ class Recipient(Strict):
 
 class DigestConfig(Strict):
     time: str = Field(default="07:30", description="Local time the daily digest is sent, HH:MM.")
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone for the digest time and periods.")
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="Time zone for the digest time and periods."
+    )
     recipients: list[Recipient] = Field(default_factory=list)
     top_items: int = Field(default=10, ge=1, description="Flagged items listed in each digest.")
-    outbox: str = Field(default="var/outbox", description="Folder where --dry-run writes .eml and .html files.")
-    surge_factor: float = Field(default=3.0, gt=1, description="Alert when volume exceeds baseline by this factor.")
+    outbox: str = Field(
+        default="var/outbox", description="Folder where --dry-run writes .eml and .html files."
+    )
+    surge_factor: float = Field(
+        default=3.0, gt=1, description="Alert when volume exceeds baseline by this factor."
+    )
     surge_min_items: int = Field(default=5, ge=1, description="Never alert on fewer flagged items than this.")
 
     @field_validator("time")
@@ -219,7 +246,9 @@ class DigestConfig(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh") from None
+            raise ValueError(
+                f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh"
+            ) from None
         return value
 
 
@@ -228,15 +257,19 @@ class SmtpConfig(Strict):
     port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
     security: Literal["none", "starttls", "ssl"] = Field(default="none", description="none, starttls or ssl.")
     username: str | None = Field(default=None, description="SMTP login; leave empty for no authentication.")
-    password_env: str | None = Field(default=None, description="Environment variable holding the SMTP password.")
+    password_env: str | None = Field(
+        default=None, description="Environment variable holding the SMTP password."
+    )
     sender: str = Field(default="misinfo-monitor@localhost", description="From address.")
     timeout: float = Field(default=20.0, gt=0, description="Seconds before an SMTP connection attempt fails.")
     ca_file: str | None = Field(
-        default=None, description="PEM file of the CA that signed the server certificate (private CA); default: system CAs."
+        default=None,
+        description="PEM file of the CA that signed the server certificate (private CA); default: system CAs.",
     )
     retries: int = Field(default=2, ge=0, description="Extra attempts within one run after a failed send.")
     retry_backoff: float = Field(
-        default=60.0, description="Wait before retrying a failed message on a later run, e.g. 1m; doubles per attempt."
+        default=60.0,
+        description="Wait before retrying a failed message on a later run, e.g. 1m; doubles per attempt.",
     )
 
     @field_validator("retry_backoff", mode="before")
@@ -254,7 +287,9 @@ class WebConfig(Strict):
     )
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set true behind HTTPS).")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone used to show times.")
-    default_language: Literal["vi", "en"] = Field(default="vi", description="Interface language for new users.")
+    default_language: Literal["vi", "en"] = Field(
+        default="vi", description="Interface language for new users."
+    )
 
 
 class Config(Strict):
@@ -276,7 +311,9 @@ class Config(Strict):
         seen: set[str] = set()
         for index, source in enumerate(self.sources):
             if source.name in seen:
-                raise ValueError(f"sources[{index}].name: '{source.name}' is used twice; give each source its own name")
+                raise ValueError(
+                    f"sources[{index}].name: '{source.name}' is used twice; give each source its own name"
+                )
             seen.add(source.name)
         return self
 
@@ -339,7 +376,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = cfg_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{cfg_path}: cannot read the file ({exc}) — check permissions and UTF-8 encoding") from None
+        raise ConfigError(
+            f"{cfg_path}: cannot read the file ({exc}) — check permissions and UTF-8 encoding"
+        ) from None
     return parse_config(text, name=str(cfg_path), base_dir=cfg_path.resolve().parent)
 
 
@@ -351,7 +390,9 @@ def parse_config(text: str, name: str = "config.yaml", base_dir: Path | None = N
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{name}:{where}: {problem} — fix the YAML syntax (indentation, quotes, colons)") from None
+        raise ConfigError(
+            f"{name}:{where}: {problem} — fix the YAML syntax (indentation, quotes, colons)"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from monitor.cli import cli
+from tests.browser_helpers import browser  # noqa: F401  (the Playwright fixture, shared)
 from tests.fakes import HashingEncoder
 from tests.httpserver import FixtureServer
 

@@ -19,31 +19,17 @@ import pytest
 
 from monitor.store.db import to_db_time
 from monitor.store.items import NewItem, add_item
+from tests.browser_helpers import SHOTS, needs_chromium
 from tests.pages_helpers import fast_passwords, free_port, make_assignment, pages_env, seed_basics
 from tests.web_helpers import PASSWORD, WebEnv, seed_flag, seed_rebuttal, seed_suggestion
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--disable-sync",
-    "--disable-quic",
-]
 SCRIPT = "<script>alert(1)</script>"
 ONERROR = "<img src=x onerror=alert(1)>"
 JS_LINK = '<a href="javascript:alert(1)">bấm vào đây</a>'
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian chromium is not installed: apt-get install -y chromium"
-    ),
+    needs_chromium,
 ]
 
 
@@ -204,16 +190,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.should_exit = True
         thread.join(timeout=10)
         env.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @dataclass

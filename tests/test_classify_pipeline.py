@@ -186,6 +186,17 @@ def test_reasons_name_nearest_claim_sentence_model_and_cues(
     assert reasons["model"] == {"encoder": fake_encoder.model_id, "version": flag["model_version"]}
     assert reasons["risk"]["cues"] and "căn cước" in reasons["relevance"]["keywords"]
 
+    # The item page shows exactly these reasons: nearest claims with similarity, the matched sentence, cues.
+    from monitor.web.routes_queue import reasons_list
+
+    shown = reasons_list(reasons)
+    assert shown["claims"][0]["claim"] == claim
+    assert shown["claims"][0]["similarity"] == pytest.approx(nearest[0]["similarity"])
+    assert "căn cước" in shown["claims"][0]["sentence"]
+    labels = dict(shown["facts"])
+    assert "Risk: similarity to known false claims" in labels and "Risk cues" in labels
+    assert fake_encoder.model_id in labels["Model"]
+
 
 def test_new_model_version_rescores_everything(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
     install_seed_model(cfg, cdb, fake_encoder)

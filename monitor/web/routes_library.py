@@ -289,10 +289,7 @@ def approve(
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Approve: the rebuttal can now be suggested, linked and assigned."""
-    _require(db, rebuttal_id)
-    store_fn("approve_rebuttal")(db, rebuttal_id, user)
-    flash(request, _t(request, "Rebuttal approved."), "success")
-    return RedirectResponse(f"/rebuttals/{rebuttal_id}", status_code=303)
+    return _change_status(request, db, rebuttal_id, user, "approve_rebuttal", "Rebuttal approved.")
 
 
 @router.post("/rebuttals/{rebuttal_id}/retire", include_in_schema=False)
@@ -304,9 +301,16 @@ def retire(
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Retire: no longer suggested or linkable; existing links stay."""
+    return _change_status(request, db, rebuttal_id, user, "retire_rebuttal", "Rebuttal retired.")
+
+
+def _change_status(
+    request: Request, db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any], fn: str, done: str
+) -> Response:
+    """Run an approve/retire store function (it checks the role and audits) and go back to the rebuttal."""
     _require(db, rebuttal_id)
-    store_fn("retire_rebuttal")(db, rebuttal_id, user)
-    flash(request, _t(request, "Rebuttal retired."), "success")
+    store_fn(fn)(db, rebuttal_id, user)
+    flash(request, _t(request, done), "success")
     return RedirectResponse(f"/rebuttals/{rebuttal_id}", status_code=303)
 
 

@@ -389,41 +389,56 @@ def close_request(
 
 # --- reasons ---------------------------------------------------------------------------------------------
 
-_CLAIM_LISTS = ("nearest_claims", "nearest", "claims", "matches")
-
 
 def reasons_list(reasons: Any) -> dict[str, Any]:
-    """Normalise a reasons_json object for display: nearest claims (claim, similarity, sentence) + other facts."""
+    """Turn the classifier's reasons_json into display rows: nearest known claims and labelled facts.
+
+    The classifier writes {"model": {...}, "relevance": {...}, "risk": {"nearest_claims": [...], "cues": [...]},
+    "matched_sentence": {"text", "similarity", "claim"}, "thresholds": {...}}.
+    """
     if not isinstance(reasons, dict):
         return {"claims": [], "facts": []}
+    risk, relevance, model, matched = (
+        _section(reasons, k) for k in ("risk", "relevance", "model", "matched_sentence")
+    )
     claims: list[dict[str, Any]] = []
-    for key in _CLAIM_LISTS:
-        value = reasons.get(key)
-        if isinstance(value, list):
-            for entry in value:
-                if isinstance(entry, dict):
-                    claims.append(
-                        {
-                            "claim": entry.get("claim") or entry.get("text") or entry.get("claim_text") or "",
-                            "similarity": _num(entry.get("similarity", entry.get("score", entry.get("sim")))),
-                            "sentence": entry.get("sentence") or entry.get("matched_sentence") or "",
-                            "rebuttal_id": entry.get("rebuttal_id"),
-                        }
-                    )
-            break
-    facts = [
-        (
-            str(k),
-            v
-            if isinstance(v, str | int | float | bool)
-            else ", ".join(map(str, v))
-            if isinstance(v, list)
-            else str(v),
+    for entry in risk.get("nearest_claims") or []:
+        if not isinstance(entry, dict):
+            continue
+        text = str(entry.get("text") or entry.get("claim") or "")
+        claims.append(
+            {
+                "claim": text,
+                "similarity": _num(entry.get("similarity")),
+                "sentence": str(matched.get("text") or "") if matched.get("claim") == text else "",
+                "rebuttal_id": entry.get("rebuttal_id"),
+            }
         )
-        for k, v in reasons.items()
-        if k not in _CLAIM_LISTS and not isinstance(v, dict)
-    ]
+    facts: list[tuple[str, str]] = []
+
+    def add(label: str, value: Any) -> None:
+        if value is None or value == [] or value == "":
+            return
+        if isinstance(value, float):
+            value = f"{value:.2f}"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        facts.append((label, str(value)))
+
+    add("Relevance: topic similarity", _num(relevance.get("topic_similarity")))
+    add("Relevance: lexical similarity", _num(relevance.get("lexical_similarity")))
+    add("Topic keywords", relevance.get("keywords"))
+    add("Relevance cues", relevance.get("cues"))
+    add("Risk: similarity to known false claims", _num(risk.get("claim_similarity")))
+    add("Risk cues", risk.get("cues"))
+    if model:
+        add("Model", f"{model.get('encoder', '?')} / {model.get('version', '?')}")
     return {"claims": claims, "facts": facts}
+
+
+def _section(reasons: dict[str, Any], key: str) -> dict[str, Any]:
+    value = reasons.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _num(value: Any) -> float | None:
