@@ -7,7 +7,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -16,12 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._record import record  # noqa: E402
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of timings."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+from bench._webapp import bench_db, logged_in_client, percentile  # noqa: E402
 
 
 def main() -> None:
@@ -40,38 +34,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    os.environ.setdefault("MISINFO_SECRET_KEY", "bench-secret-key-bench-secret-key")
-    from fastapi.testclient import TestClient
+    from monitor.store import connect
 
-    from monitor.config import parse_config
-    from monitor.store import benchfill, connect
-    from monitor.store import users as store_users
-    from monitor.web.app import create_app
-
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    db_path = folder / f"bench-{args.items}-{args.flagged}.db"
+    db_path, _ = bench_db(Path(args.dir), args.items, args.flagged)
     db = connect(db_path)
-    if not db.execute("SELECT COUNT(*) FROM items").fetchone()[0]:
-        print(f"building {args.items:,} items (shared with bench/web.py)...", file=sys.stderr)
-        benchfill.fill(db, args.items, args.flagged)
-    store_users.use_fast_hashing()
-    if store_users.get_user(db, "bench-coordinator") is None:
-        store_users.create_user(db, "bench-coordinator", "bench-password", "coordinator")
     counts = {
         "items": db.execute("SELECT COUNT(*) FROM items").fetchone()[0],
         "flags": db.execute("SELECT COUNT(*) FROM flags").fetchone()[0],
     }
     db.conn.close()
-
-    cfg = parse_config(f"database: {db_path}\nstate_dir: {folder / 'var'}\n", base_dir=folder)
-    client = TestClient(create_app(cfg), follow_redirects=False)
-    page = client.get("/login").text
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    r = client.post(
-        "/login", data={"username": "bench-coordinator", "password": "bench-password", "csrf_token": token}
-    )
-    assert r.status_code == 303, r.text[:300]
+    client = logged_in_client(db_path, "bench-coordinator", "coordinator")
 
     figures: dict[str, object] = {"database": f"{counts['items']:,} items, {counts['flags']:,} flagged"}
     for name, path in {
