@@ -6,6 +6,7 @@ Both listen on 127.0.0.1 only.
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,13 @@ CONTENT_TYPES = {
 }
 # Platform URLs have no extension (/api/v1/timelines/tag/x, /s/channel): the file carries one.
 FALLBACK_SUFFIXES = (".json", ".html", ".xml")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A threaded server that logs a client's dropped connection instead of printing a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logging.getLogger(__name__).debug("sample server: connection from %s ended abruptly", client_address)
 
 
 class DemoFixtureServer:
@@ -72,7 +80,7 @@ class DemoFixtureServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd = _QuietServer(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-fixtures", daemon=True)
