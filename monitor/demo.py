@@ -140,10 +140,6 @@ def run_stage(name: str, fn: Callable[[], Any], echo: Echo) -> StageResult:
     start = time.perf_counter()
     try:
         out = fn()
-    except ModuleNotFoundError as exc:
-        result = StageResult(
-            name, False, time.perf_counter() - start, f"not available in this build ({exc.name})"
-        )
     except Exception as exc:  # noqa: BLE001 - the demo shows every stage it can; the check fails on this one
         result = StageResult(name, False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
     else:
@@ -335,11 +331,8 @@ def run_demo(workspace: Path | None = None, port: int = 8000, fresh: bool = Fals
         )
         if mails:
             echo(f"Digest emails received by the local SMTP server: {ws / 'mail'} ({len(mails)} .eml files)")
-        try:
-            from monitor.web.app import create_app
-        except ModuleNotFoundError as exc:
-            echo(f"The web app is not available in this build ({exc.name}); the workspace is ready in {ws}.")
-            return 1
+        from monitor.web.app import create_app
+
         app = create_app(cfg)
         url = f"http://127.0.0.1:{port}"
         print_logins(url, echo)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import signal
 import threading
@@ -30,19 +29,10 @@ def jobstore_path(cfg: Config) -> Path:
     return cfg.state_path / JOBSTORE_FILE
 
 
-def _optional_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
-    """Run a pipeline stage whose feature module may not exist yet: log and skip instead of failing."""
+def _run_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
+    """Run a pipeline stage from a job: a failure is logged and never stops the scheduler."""
     from monitor import pipeline
 
-    module = {
-        "classify": "monitor.classify",
-        "match": "monitor.match",
-        "digest": "monitor.digest",
-        "surge": "monitor.digest",
-    }[name]
-    if importlib.util.find_spec(module) is None:
-        log.info("stage %s skipped: %s is not installed yet", name, module)
-        return None
     try:
         return getattr(pipeline, name)(cfg, db, **kwargs)
     except Exception:
@@ -62,8 +52,8 @@ def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
         # manual `misinfo collect` and this job from collecting the same source at once.
         report = run_collect(cfg, db, source=source_name, force=False)
         if report.new:
-            _optional_stage("classify", cfg, db)
-            _optional_stage("match", cfg, db)
+            _run_stage("classify", cfg, db)
+            _run_stage("match", cfg, db)
         return report.as_dict()
     finally:
         db.conn.close()
@@ -76,7 +66,7 @@ def digest_job(config_path: str) -> Any:
     cfg = load_config(config_path)
     db = connect(cfg.database_path)
     try:
-        return _optional_stage("digest", cfg, db, send=True)
+        return _run_stage("digest", cfg, db, send=True)
     finally:
         db.conn.close()
 
@@ -88,7 +78,7 @@ def surge_job(config_path: str) -> Any:
     cfg = load_config(config_path)
     db = connect(cfg.database_path)
     try:
-        return _optional_stage("surge", cfg, db)
+        return _run_stage("surge", cfg, db)
     finally:
         db.conn.close()
 
@@ -181,8 +171,7 @@ def start(cfg: Config, config_path: str) -> BackgroundScheduler:
 
 
 def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str], None] = print) -> None:
-    """Scheduler in the background, web app (when available) in the foreground; stop on SIGTERM/Ctrl-C."""
-    with_web = web and importlib.util.find_spec("monitor.web.app") is not None
+    """Scheduler in the background, web app (unless web=False) in the foreground; stop on SIGTERM/Ctrl-C."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -196,7 +185,7 @@ def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str],
     scheduler = start(cfg, config_path)
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
-        if with_web:
+        if web:
             import uvicorn
 
             from monitor.web.app import create_app
@@ -205,8 +194,6 @@ def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str],
             # uvicorn installs its own SIGTERM/SIGINT handlers and returns from run() on either.
             uvicorn.Server(uvicorn.Config(create_app(cfg), host=cfg.web.host, port=cfg.web.port)).run()
         else:
-            if web:
-                echo("Web app not available yet: running the scheduler only.")
             while not stop.wait(1.0):
                 pass
     finally:

@@ -93,7 +93,7 @@ def test_collect_job_runs_stages_and_never_overlaps(
     )
     path = _config(make_config, http_server.url("/feed.xml"))
     calls: list[str] = []
-    monkeypatch.setattr(sched, "_optional_stage", lambda name, cfg, db, **kw: calls.append(name))
+    monkeypatch.setattr(sched, "_run_stage", lambda name, cfg, db, **kw: calls.append(name))
     # Another live process holds the source: the job skips it instead of collecting twice.
     db = connect(load_config(path).database_path)
     acquire_lease(db, "collect:a", "another-host:1:1", ttl=60)
@@ -116,17 +116,18 @@ def test_collect_job_runs_stages_and_never_overlaps(
     db.conn.close()
 
 
-def test_optional_stage_skips_missing_module(
-    make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+def test_a_failing_stage_is_logged_and_never_stops_the_job(
+    make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import importlib.util
+    from monitor import pipeline
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "monitor.classify" else real(name, *a)
-    )
+    def broken(cfg: object, db: object, **kw: object) -> None:
+        raise RuntimeError("model file unreadable")
+
+    monkeypatch.setattr(pipeline, "classify", broken)
     cfg = load_config(make_sources(make_config, []))
-    assert sched._optional_stage("classify", cfg, None) is None
+    assert sched._run_stage("classify", cfg, None) is None
+    assert "stage classify failed" in caplog.text and "model file unreadable" in caplog.text
 
 
 def test_misinfo_run_stops_cleanly_on_sigterm(make_config: Callable[..., Path]) -> None:
@@ -207,7 +208,7 @@ def test_scheduled_job_collects_through_the_job_store(
         {"Content-Type": "application/rss+xml"},
     )
     path = _config(make_config, http_server.url("/feed.xml"))
-    monkeypatch.setattr(sched, "_optional_stage", lambda name, cfg, db, **kw: None)
+    monkeypatch.setattr(sched, "_run_stage", lambda name, cfg, db, **kw: None)
     cfg = load_config(path)
     scheduler = sched.start(cfg, str(path))
     try:

@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import sqlite3
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -238,11 +237,13 @@ def test_digest_preview_is_sandboxed_and_escaped(pweb: WebEnv, monkeypatch: pyte
     client = pweb.client("coordinator")
     real = client.get("/digest/preview", params={"role": "coordinator", "lang": "vi"})
     assert real.status_code == 200
-    import monitor.digest
+    import monitor.web.routes_digest
 
     hostile = '<p onclick="alert(1)">"quoted" & <script>alert(1)</script></p>'
     monkeypatch.setattr(
-        monitor.digest, "preview_html", lambda cfg, db, role, language: f"{role}/{language}{hostile}"
+        monitor.web.routes_digest,
+        "preview_html",
+        lambda cfg, db, role, language: f"{role}/{language}{hostile}",
     )
     page = client.get("/digest/preview", params={"role": "analyst", "lang": "en"}).text
     frame = page.split("<iframe", 1)[1].split("</iframe>", 1)[0]
@@ -254,7 +255,16 @@ def test_digest_preview_is_sandboxed_and_escaped(pweb: WebEnv, monkeypatch: pyte
     assert "default-src 'none'" in csp and "sandbox" in csp and "script-src" not in csp
 
 
-def test_digest_preview_without_the_digest_module(pweb: WebEnv, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    monkeypatch.setitem(sys.modules, "monitor.digest", None)  # import now fails as if the module were absent
+def test_digest_preview_says_why_when_the_digest_cannot_be_built(
+    pweb: WebEnv,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.web.routes_digest
+
+    def broken(cfg: object, db: object, role: str, language: str) -> str:
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr(monitor.web.routes_digest, "preview_html", broken)
     page = pweb.client("coordinator").get("/digest/preview")
-    assert page.status_code == 200 and "the digest module is not installed" in page.text
+    assert page.status_code == 200 and "the digest could not be built" in page.text
+    assert "template missing" in page.text

@@ -10,7 +10,7 @@ import click
 from monitor.cli.context import AppContext, CliError
 from monitor.errors import MonitorError
 
-# Feature modules, each with register(cli). A module that does not exist yet is skipped.
+# Feature modules, each with register(cli).
 COMMAND_MODULES = [
     "monitor.cli.core",
     "monitor.cli.collect",
@@ -60,13 +60,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(cli)
+        importlib.import_module(name).register(cli)
 
 
 _register_all()

@@ -179,10 +179,8 @@ def collapse_duplicates(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
 
 def suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5) -> list[dict[str, Any]]:
     """Suggested approved rebuttals for an item (empty while the matcher has not run)."""
-    try:
-        from monitor.store.rebuttals import suggestions_for
-    except ImportError:  # the rebuttals store may not be installed in a partial checkout
-        return []
+    from monitor.store.rebuttals import suggestions_for
+
     return suggestions_for(db, item_id)[:limit]
 
 

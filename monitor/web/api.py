@@ -354,12 +354,9 @@ def api_update_assignment(
 
 def _notify(request: Request, db: sqlite_utils.Database, row: dict[str, Any]) -> str | None:
     """Email the assignee through the assignments feature (a mail failure is a warning, not an error)."""
-    try:
-        from monitor.web.routes_assignments import notify_assignee
-    except ImportError:
-        return None
     from monitor.store.users import get_user_by_id
     from monitor.web import i18n
+    from monitor.web.routes_assignments import notify_assignee
 
     cfg = request.app.state.cfg
     assignee = get_user_by_id(db, int(row["assignee_id"]))

@@ -31,7 +31,7 @@ WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
-# Feature modules, each exposing `router: APIRouter`. A module that does not exist yet is skipped.
+# Feature modules, each exposing `router: APIRouter`.
 ROUTER_MODULES = [
     "monitor.web.routes_auth",
     "monitor.web.routes_queue",
@@ -185,13 +185,7 @@ def _install_handlers(app: FastAPI) -> None:
 def _include_routers(app: FastAPI) -> list[str]:
     included: list[str] = []
     for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(name).router)
         included.append(name)
     return included
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from monitor.config import Config
 from monitor.errors import Conflict, MailError, MonitorError, PermissionDenied
+from monitor.mailer import send_email
 from monitor.store import assignments as store
 from monitor.store.db import to_db_time
 from monitor.store.items import get_item
@@ -87,10 +87,9 @@ def notify_assignee(cfg: Config, row: dict[str, Any], lang: str) -> str | None:
             user=row["assignee"],
         )
     try:
-        mailer = importlib.import_module("monitor.mailer")
         subject, text = assignment_email(cfg, row, lang)
-        mailer.send_email(cfg, row["assignee_email"], subject, text)
-    except (MailError, ImportError, AttributeError, OSError) as exc:
+        send_email(cfg, row["assignee_email"], subject, text)
+    except (MailError, OSError) as exc:
         log.warning(
             "assignment %s saved but the email to %s failed: %s", row["id"], row["assignee_email"], exc
         )

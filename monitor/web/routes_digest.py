@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from html import escape
 from typing import Any
@@ -11,6 +10,7 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from monitor.digest import preview_html
 from monitor.web.deps import config, get_db, language, render, require_roles
 
 log = logging.getLogger(__name__)
@@ -27,14 +27,7 @@ def _build(
 ) -> tuple[str | None, str | None]:
     """(html, None) or (None, a message saying why there is no preview)."""
     try:
-        digest = importlib.import_module("monitor.digest")
-    except ImportError as exc:
-        return None, f"the digest module is not installed ({exc}); previews appear once it is"
-    preview = getattr(digest, "preview_html", None)
-    if preview is None:
-        return None, "monitor.digest has no preview_html(); update the digest module"
-    try:
-        return str(preview(config(request), db, role, lang)), None
+        return preview_html(config(request), db, role, lang), None
     except Exception as exc:  # a broken digest must not take the page down; say what failed
         log.exception("digest preview failed for role=%s lang=%s", role, lang)
         return None, f"the digest could not be built: {type(exc).__name__}: {exc}"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import sqlite_utils
@@ -14,8 +12,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied
+from monitor.store import rebuttals as rebuttals_store
 from monitor.web import i18n
 from monitor.web.deps import flash, get_db, language, render, require_roles, verify_csrf
+from rebuttals.library import CHANNELS, MEDIA_TYPES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -26,49 +26,13 @@ APPROVE_ROLES = ("approver",)
 STATUSES = ("draft", "approved", "retired")
 PAGE_SIZE = 50
 
-try:  # the workflow constants live in the pure rebuttals package
-    from rebuttals.library import CHANNELS as REBUTTAL_CHANNELS
-    from rebuttals.library import MEDIA_TYPES
-except ImportError:  # pragma: no cover - the library package ships with the app
-    REBUTTAL_CHANNELS = (
-        "facebook",
-        "zalo",
-        "tiktok",
-        "youtube",
-        "website",
-        "press",
-        "sms",
-        "radio",
-        "tv",
-        "other",
-    )
-    MEDIA_TYPES = ("infographic", "video", "podcast", "image", "article", "link")
-
-
-class LibraryUnavailable(MonitorError):
-    """The rebuttal store functions are missing (an older or partial install)."""
-
-
-def _store() -> ModuleType:
-    return importlib.import_module("monitor.store.rebuttals")
-
-
-def store_fn(name: str) -> Callable[..., Any]:
-    """A function of monitor.store.rebuttals, or a clear error when this install lacks it."""
-    fn = getattr(_store(), name, None)
-    if fn is None:
-        raise LibraryUnavailable(
-            f"the rebuttal library is not available: monitor.store.rebuttals.{name} is missing"
-        )
-    return fn  # type: ignore[no-any-return]
-
 
 def _t(request: Request, msgid: str, **values: Any) -> str:
     return i18n.translate(language(request), msgid, **values)
 
 
 def _require(db: sqlite_utils.Database, rebuttal_id: int) -> dict[str, Any]:
-    row = store_fn("get_rebuttal")(db, rebuttal_id)
+    row = rebuttals_store.get_rebuttal(db, rebuttal_id)
     if row is None:
         raise NotFound(f"rebuttal {rebuttal_id} does not exist")
     return dict(row)
@@ -153,7 +117,7 @@ def _render_form(
         rebuttal=rebuttal,
         values=values,
         error=error,
-        channels=REBUTTAL_CHANNELS,
+        channels=CHANNELS,
         media_types=MEDIA_TYPES,
     )
 
@@ -170,7 +134,7 @@ def list_page(
     """The library: search (accents optional) and filter by status."""
     status = status if status in STATUSES else ""
     page = max(page, 1)
-    rows = store_fn("list_rebuttals")(
+    rows = rebuttals_store.list_rebuttals(
         db, status=status or None, q=q.strip() or None, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
     )
     return render(
@@ -203,7 +167,7 @@ async def create(
     raw = {k: (form.getlist(k) if k == "channels" else form.get(k)) for k in form}
     fields = _fields_from_form(raw)
     try:
-        new_id = store_fn("create_rebuttal")(db, fields, user)
+        new_id = rebuttals_store.create_rebuttal(db, fields, user)
     except PermissionDenied:
         raise
     except MonitorError as exc:
@@ -268,7 +232,7 @@ async def update(
     except ValueError:
         expected = int(rebuttal["version"])
     try:
-        store_fn("update_rebuttal")(db, rebuttal_id, fields, user, expected_version=expected)
+        rebuttals_store.update_rebuttal(db, rebuttal_id, fields, user, expected_version=expected)
     except PermissionDenied:
         raise
     except MonitorError as exc:
@@ -289,7 +253,9 @@ def approve(
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Approve: the rebuttal can now be suggested, linked and assigned."""
-    return _change_status(request, db, rebuttal_id, user, "approve_rebuttal", "Rebuttal approved.")
+    return _change_status(
+        request, db, rebuttal_id, user, rebuttals_store.approve_rebuttal, "Rebuttal approved."
+    )
 
 
 @router.post("/rebuttals/{rebuttal_id}/retire", include_in_schema=False)
@@ -301,15 +267,22 @@ def retire(
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Retire: no longer suggested or linkable; existing links stay."""
-    return _change_status(request, db, rebuttal_id, user, "retire_rebuttal", "Rebuttal retired.")
+    return _change_status(
+        request, db, rebuttal_id, user, rebuttals_store.retire_rebuttal, "Rebuttal retired."
+    )
 
 
 def _change_status(
-    request: Request, db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any], fn: str, done: str
+    request: Request,
+    db: sqlite_utils.Database,
+    rebuttal_id: int,
+    user: dict[str, Any],
+    action: Callable[[sqlite_utils.Database, int, dict[str, Any]], Any],
+    done: str,
 ) -> Response:
-    """Run an approve/retire store function (it checks the role and audits) and go back to the rebuttal."""
+    """Run approve/retire (it checks the role and audits) and go back to the rebuttal."""
     _require(db, rebuttal_id)
-    store_fn(fn)(db, rebuttal_id, user)
+    action(db, rebuttal_id, user)
     flash(request, _t(request, done), "success")
     return RedirectResponse(f"/rebuttals/{rebuttal_id}", status_code=303)
 
@@ -323,7 +296,7 @@ def versions(
 ) -> Response:
     """Every version: who, when, what changed, and the full text at that version."""
     rebuttal = _require(db, rebuttal_id)
-    rows = store_fn("rebuttal_versions")(db, rebuttal_id)
+    rows = rebuttals_store.rebuttal_versions(db, rebuttal_id)
     for row in rows:
         snap = row.get("snapshot")
         if snap is None and row.get("snapshot_json"):
