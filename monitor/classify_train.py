@@ -13,11 +13,13 @@ import numpy as np
 from classifiers.embed import Encoder
 from classifiers.evaluate import binary_metrics, cross_validated, plot_pr
 from classifiers.features import clip
+from classifiers.risk import KnownClaims
 from classifiers.train import Example, ModelBundle, load_seed, save_bundle, train_bundle, write_card
+from classifiers.vectorpack import pack_path, read_pack
 from monitor.config import Config
 from monitor.errors import ModelError
 from monitor.store import scores as store
-from monitor.store.embeddings import encode_cached
+from monitor.store.embeddings import encode_cached, preload
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,12 @@ def held_out_score(
     return float(np.mean(hits)) if hits else None
 
 
+def preload_pack(db: Any, folder: Path, encoder: Encoder) -> int:
+    """Seed the embedding cache from the labelled data's vector pack for this encoder, if shipped."""
+    hashes, vectors = read_pack(pack_path(folder, encoder.model_id))
+    return preload(db, encoder.model_id, hashes, vectors) if hashes else 0
+
+
 @dataclass
 class TrainReport:
     """What `misinfo train` did."""
@@ -103,7 +111,7 @@ def train_models(
     data_dir: Path | None = None,
 ) -> TrainReport:
     """Train from the labelled data + decisions; activate the new model unless it is worse on held-out decisions."""
-    from monitor.classify import get_encoder, known_claims, load_active, model_kind, topic_of
+    from monitor.classify import get_encoder, load_active, model_kind, topic_of
 
     step = progress or (lambda _msg: None)
     if encoder is None:
@@ -121,9 +129,11 @@ def train_models(
         )
     step(f"encoding {len(examples)} training texts with {encoder.model_id}")
     bs = cfg.classifier.batch_size
+    preload_pack(db, folder, encoder)
     vectors = encode_cached(db, encoder, [ex.text for ex in examples], bs)
     topic = topic_of(cfg, db, encoder)
-    claims = known_claims(db, encoder, bs)
+    # Risk learns from the texts alone; the approved library is its own channel (classify.library_risk).
+    claims = KnownClaims.none()
     step(f"training on {len(seed)} seed example(s) and {len(train_dec)} decision(s)")
     try:
         bundle = train_bundle(examples, vectors, topic, claims, encoder.model_id)
@@ -188,7 +198,7 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Precision, recall and F1 at the thresholds (cross-validated on the labelled data, and the active
     model on held-out decisions) and a precision-recall curve PNG."""
-    from monitor.classify import ensure_model, get_encoder, known_claims, topic_of
+    from monitor.classify import ensure_model, get_encoder, topic_of
 
     step = progress or (lambda _msg: None)
     if encoder is None:
@@ -197,9 +207,11 @@ def evaluate_models(
     examples = load_seed(seed_folder(cfg)) + train_dec
     bs = cfg.classifier.batch_size
     step(f"encoding {len(examples)} labelled texts")
+    preload_pack(db, seed_folder(cfg), encoder)
     vectors = encode_cached(db, encoder, [ex.text for ex in examples], bs)
     topic = topic_of(cfg, db, encoder)
-    claims = known_claims(db, encoder, bs)
+    # Risk learns from the texts alone; the approved library is its own channel (classify.library_risk).
+    claims = KnownClaims.none()
     step("cross-validating (5 folds)")
     metrics, curves = cv_metrics(examples, vectors, topic, claims, cfg)
     result: dict[str, Any] = {

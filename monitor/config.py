@@ -16,7 +16,8 @@ from monitor.errors import ConfigError
 
 DEFAULT_CONFIG = "config.yaml"
 ENV_CONFIG = "MISINFO_CONFIG"
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+BUNDLED_FALLBACK = "bundled:all-MiniLM-L6-v2"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -165,12 +166,23 @@ class TopicConfig(Strict):
 
 
 class Thresholds(Strict):
-    relevance: float = Field(default=0.5, ge=0, le=1, description="Flag only items at least this on-topic.")
+    relevance: float = Field(default=0.7, ge=0, le=1, description="Flag only items at least this on-topic.")
     risk: float = Field(
         default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false."
     )
     suggestion: float = Field(
-        default=0.35, ge=0, le=1, description="Show a rebuttal suggestion from this score."
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Show a rebuttal suggestion from this score; an on-topic item whose best approved claim "
+        "reaches it is flagged as restating that claim.",
+    )
+    library_min_model_risk: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A library match flags an item unless the style model's risk is below this: a report "
+        "that quotes a rumour to deny it matches the claim too, and the model reads it as accurate.",
     )
     narrative: float = Field(
         default=0.45,
@@ -182,16 +194,28 @@ class Thresholds(Strict):
 
 class ClassifierConfig(Strict):
     model: str = Field(
-        default="sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
-        description="Sentence-transformers model name or local path (multilingual in production).",
+        default=BUNDLED_MODEL,
+        description="Encoder: `bundled:multilingual-e5-small` (shipped, offline, multilingual), or a "
+        "sentence-transformers model name in the local cache or a local folder (e.g. a larger multilingual E5, BGE-M3).",
     )
     fallback_model: str = Field(
-        default=BUNDLED_MODEL, description="Used when `model` cannot be loaded; the bundled model by default."
+        default=BUNDLED_FALLBACK,
+        description="Used when `model` cannot be loaded; `bundled:all-MiniLM-L6-v2` (English only) is always the last resort.",
+    )
+    device: str = Field(
+        default="cpu",
+        description="Device for sentence-transformers models: cpu, cuda, cuda:1 (the bundled E5 always runs on the CPU).",
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
     batch_size: int = Field(default=32, ge=1, description="Texts encoded per batch.")
     threads: int = Field(default=0, ge=0, description="Torch CPU threads (0: let torch decide).")
     top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
+    rescore_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="When the approved rebuttal library changes, unflagged items of this many recent days are re-checked against it.",
+    )
     labelled_data: str = Field(
         default="data/labelled",
         description="Folder of labelled CSVs (text, lang, relevant, false_claim, narrative) `misinfo train` learns from.",

@@ -15,8 +15,9 @@ from typing import Any
 
 import sqlite_utils
 
-from classifiers.embed import Encoder, load_encoder
+from classifiers.embed import Encoder
 from monitor.config import Config
+from monitor.encoder import shared_encoder
 from monitor.errors import ModelError
 from monitor.store import rebuttals as store
 from monitor.store.embeddings import encode_cached
@@ -26,7 +27,6 @@ from rebuttals.rerank import Reranker, train
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_encoders: dict[tuple[str, str, int], tuple[Encoder, str | None]] = {}
 _matchers: dict[tuple[str, str, str], Matcher] = {}
 RERANKER_FILE = "models/matcher-reranker.pkl"  # under state_dir; written by `misinfo rebuttals train-matcher`
 MIN_LINKED_ITEMS = 30
@@ -54,12 +54,8 @@ class MatchReport:
 
 
 def get_encoder(cfg: Config) -> tuple[Encoder, str | None]:
-    """The configured encoder (or its fallback), loaded once per process."""
-    key = (cfg.classifier.model, cfg.classifier.fallback_model, cfg.classifier.threads)
-    with _lock:
-        if key not in _encoders:
-            _encoders[key] = load_encoder(*key)
-        return _encoders[key]
+    """The process's shared encoder (the same one classify uses)."""
+    return shared_encoder(cfg)
 
 
 def _db_key(db: sqlite_utils.Database) -> str:

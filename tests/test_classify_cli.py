@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import monitor.classify as classify_mod
+import monitor.encoder as encoder_mod
 from monitor.classify_train import REPO_SEED
 from monitor.cli import cli
 from monitor.store import connect
@@ -38,18 +38,18 @@ def fake_cli(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Calla
     """Run the CLI with the fake encoder standing in for the configured model."""
     model = "bundled:all-MiniLM-L6-v2"
     config = make_config(classifier={"model": model, "labelled_data": str(small_seed(tmp_path / "labelled"))})
-    key = (model, model, 0)
-    saved = classify_mod._encoders.get(key)
-    classify_mod._encoders[key] = (HashingEncoder(), None)
+    key = (model, "bundled:all-MiniLM-L6-v2", 0, "cpu")
+    saved = encoder_mod._encoders.get(key)
+    encoder_mod._encoders[key] = (HashingEncoder(), None)
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
 
     yield run
     if saved is None:
-        classify_mod._encoders.pop(key, None)
+        encoder_mod._encoders.pop(key, None)
     else:
-        classify_mod._encoders[key] = saved
+        encoder_mod._encoders[key] = saved
 
 
 def test_classify_train_eval_commands(fake_cli: Callable[..., Result], tmp_path: Path) -> None:

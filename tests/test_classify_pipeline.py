@@ -147,7 +147,7 @@ def test_thresholds_decide_flagging(make_config: Callable[..., Path], fake_encod
     report = run_classify(strict, db, encoder=fake_encoder)
     assert report.scored == 1 and report.flagged == 0
     row = store.scores_for(db, 1)[0]
-    assert row["reasons"]["thresholds"] == {"relevance": 1.0, "risk": 1.0}
+    assert row["reasons"]["thresholds"] == {"relevance": 1.0, "risk": 1.0, "suggestion": 0.35}
     db.conn.close()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import monitor.classify as classify_mod
+import monitor.encoder as encoder_mod
 from classifiers.embed import BUNDLED_ID
 from monitor.classify import run_classify
 from monitor.cli import cli
@@ -51,7 +51,7 @@ def test_real_model_flags_false_claims_and_fallback_is_reported(make_config: Cal
     cfg = load_config(config)
     db = connect(cfg.database_path)
     ids = {name: add_item(db, NewItem(title="", text=text))[0] for name, text in ITEMS.items()}
-    classify_mod._encoders.clear()
+    encoder_mod._encoders.clear()
     report = run_classify(cfg, db)
     assert (
         report.encoder == BUNDLED_ID
@@ -70,4 +70,4 @@ def test_real_model_flags_false_claims_and_fallback_is_reported(make_config: Cal
     as_json = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"], catch_exceptions=False)
     model = json.loads(as_json.output)["model"]
     assert model["configured"] == "/nonexistent/multilingual-model" and model["loaded"] == BUNDLED_ID
-    classify_mod._encoders.clear()
+    encoder_mod._encoders.clear()

@@ -103,22 +103,52 @@ def train(ctx: click.Context, force: bool, no_cv: bool, as_json: bool) -> None:
     default=None,
     help="Where to save the precision-recall curve PNG (default: state_dir/reports/pr-curve.png).",
 )
+@click.option(
+    "--set",
+    "set_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A labelled TSV of posts (text, category, lang, gold): print flag rates per category instead.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as one JSON object.")
 @click.pass_context
-def eval_(ctx: click.Context, out_png: str | None, as_json: bool) -> None:
+def eval_(ctx: click.Context, out_png: str | None, set_path: str | None, as_json: bool) -> None:
     """Precision, recall and F1 at the configured thresholds, and a precision-recall curve PNG.
 
     Figures are cross-validated on the labelled data (plus decisions), and measured for the active
-    model on held-out analysts' decisions when there are any.
+    model on held-out analysts' decisions when there are any. With --set, a labelled set of posts is
+    scored by the production scorer instead (nothing stored): the share flagged in each category, and
+    how well the approved library answers the posts whose gold rebuttal key is given. Categories
+    starting with `false` should be flagged; the others should not.
 
     \b
     Example:
       misinfo eval --out pr.png
+      misinfo eval --set data/eval/detection_eval.tsv
     """
     from monitor.classify import evaluate_models
 
     a = app(ctx)
     cfg = a.config
+    if set_path is not None:
+        from monitor.detection_eval import evaluate_set
+
+        figures = evaluate_set(cfg, a.db, Path(set_path))
+        if as_json:
+            click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+            return
+        click.echo(f"{figures['n']} posts, encoder {figures['encoder']}, model {figures['model_version']}")
+        for name, c in figures["categories"].items():
+            want = "should be flagged" if name.startswith("false") else "should not be"
+            click.echo(f"  {name:<22} flagged {c['flagged']:>4}/{c['n']:<4} {c['rate']:7.1%}   ({want})")
+        m = figures["matching"]
+        if m["n"]:
+            click.echo(
+                f"  matching: MAP@5 {m['map@5']:.3f}  P@1 {m['p@1']:.3f}  MRR {m['mrr']:.3f}  n={m['n']}"
+            )
+        if m.get("unknown_gold_keys"):
+            click.echo(f"  warning: gold keys not in the library: {', '.join(m['unknown_gold_keys'])}")
+        return
     png = Path(out_png) if out_png else cfg.state_path / "reports" / "pr-curve.png"
     result = evaluate_models(cfg, a.db, png)
     if as_json:
@@ -135,6 +165,56 @@ def eval_(ctx: click.Context, out_png: str | None, as_json: bool) -> None:
                     f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  n={m['n']}"
                 )
     click.echo(f"Precision-recall curve: {result['png']}")
+
+
+@click.command(name="library")
+@click.option(
+    "--library",
+    "library_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A rebuttal library in any import format (YAML, JSON, CSV, ClaimReview JSON-LD).",
+)
+@click.option(
+    "--posts",
+    "posts_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Labelled posts: text<TAB>gold rebuttal key (empty: answered by none).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print figures; the last line is one JSON object.")
+@click.pass_context
+def bench_library(ctx: click.Context, library_path: str, posts_path: str, as_json: bool) -> None:
+    """How well a rebuttal library answers labelled posts, through the production matching path.
+
+    The library is imported (approved) into a throw-away database and each post is matched with the
+    configured encoder: MAP@5, P@1 and MRR over the posts that have a gold key, and by language when
+    the file has a `lang` column. Your own database is not touched.
+
+    \b
+    Example:
+      misinfo bench library --library data/rebuttals/starter.yaml --posts posts.tsv --json
+    """
+    from monitor.detection_eval import bench_library as run
+
+    cfg = app(ctx).config
+    figures = run(cfg, Path(library_path), Path(posts_path))
+    if figures.get("encoder_warning"):
+        click.echo(f"warning: {figures['encoder_warning']}", err=True)
+    if figures.get("unknown_gold_keys"):
+        click.echo(
+            f"warning: gold keys not in the library: {', '.join(figures['unknown_gold_keys'])}", err=True
+        )
+    click.echo(
+        f"{figures['posts']} posts against {figures['rebuttals']} rebuttals ({figures['claims']} claims), "
+        f"encoder {figures['encoder']}",
+        err=as_json,
+    )
+    for name in ("map@5", "p@1", "mrr"):
+        click.echo(f"{name.upper():>6}: {figures[name]:.4f}", err=as_json)
+    click.echo(f"     n: {figures['n']}", err=as_json)
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, sort_keys=True))
 
 
 def read_labelled_csv(path: str, text_col: str, label_col: str, positive: str) -> tuple[list[str], list[int]]:
@@ -254,3 +334,4 @@ def register(cli: click.Group) -> None:
     bench = cli.commands.get("bench")
     if isinstance(bench, click.Group):
         bench.add_command(bench_classify)
+        bench.add_command(bench_library)

@@ -61,3 +61,19 @@ def encode_cached(
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.vstack([have[h] for h in hashes]).astype(np.float32, copy=False)
+
+
+def preload(db: sqlite_utils.Database, model_id: str, hashes: Sequence[str], vectors: Vectors) -> int:
+    """Store vectors computed elsewhere (a shipped pack) unless already cached; returns rows added."""
+    now = utcnow()
+    added = 0
+    with write(db):
+        for h, vec in zip(hashes, vectors, strict=True):
+            v = np.ascontiguousarray(vec, dtype=np.float32)
+            cur = db.execute(
+                "INSERT OR IGNORE INTO embeddings (text_hash, model_id, dim, vector, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [h, model_id, int(v.shape[0]), v.tobytes(), now],
+            )
+            added += max(cur.rowcount, 0)
+    return added

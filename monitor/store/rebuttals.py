@@ -311,6 +311,11 @@ def get_rebuttal(db: sqlite_utils.Database, rebuttal_id: int) -> dict[str, Any] 
     return out
 
 
+def rebuttal_keys(db: sqlite_utils.Database) -> dict[int, str]:
+    """Every rebuttal's key by id (rebuttals without a key are left out)."""
+    return {int(r[0]): str(r[1]) for r in db.execute("SELECT id, key FROM rebuttals WHERE key IS NOT NULL")}
+
+
 def get_rebuttal_by_key(db: sqlite_utils.Database, key: str) -> dict[str, Any] | None:
     """The rebuttal with this key, or None."""
     row = query_one(db, "SELECT id FROM rebuttals WHERE key = ?", [key])

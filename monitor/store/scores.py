@@ -10,7 +10,7 @@ import sqlite_utils
 
 from monitor.store.audit import record
 from monitor.store.db import scalar, utcnow, write
-from monitor.store.status import set_meta
+from monitor.store.status import get_meta, set_meta
 
 # An item's text as the classifier sees it: title and body (the title often carries the claim).
 _ITEM_TEXT = "TRIM(COALESCE(i.title, '') || char(10) || COALESCE(i.text, ''))"
@@ -60,6 +60,39 @@ def count_unscored(db: sqlite_utils.Database, model_version: str) -> int:
         )
         or 0
     )
+
+
+def recent_unflagged_items(
+    db: sqlite_utils.Database, days: int, after_id: int = 0, limit: int = 256
+) -> list[dict[str, Any]]:
+    """Items fetched in the last `days` days that are not in the queue (keyset pagination by id)."""
+    return list(
+        db.query(
+            f"""
+            SELECT i.id, {_ITEM_TEXT} AS text, i.lang, i.cluster_id
+            FROM items i
+            WHERE i.id > ? AND i.fetched_at >= strftime('%Y-%m-%dT%H:%M:%S', 'now', ?)
+              AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.item_id = i.id)
+            ORDER BY i.id
+            LIMIT ?
+            """,
+            [after_id, f"-{int(days)} days", limit],
+        )
+    )
+
+
+_LIBRARY_SCAN = "classify.library_scanned"
+
+
+def get_library_scan(db: sqlite_utils.Database) -> str | None:
+    """The approved-library version recent items were last re-checked against."""
+    return get_meta(db, _LIBRARY_SCAN)
+
+
+def set_library_scan(db: sqlite_utils.Database, version: str) -> None:
+    """Remember that recent items were re-checked against this library version."""
+    with write(db):
+        set_meta(db, _LIBRARY_SCAN, version)
 
 
 def save_scores(db: sqlite_utils.Database, rows: list[ScoreRow]) -> int:
