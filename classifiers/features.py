@@ -22,14 +22,22 @@ from classifiers.text import bigrams, fold, folded_syllables, syllables
 Sparse: TypeAlias = Any
 Floats = npt.NDArray[np.float64]
 
-# Item texts are cut here before featurising and encoding: the opening carries the claim, and the
-# encoder truncates at 256 tokens anyway.
+# Texts are cut here before encoding: the opening carries the claim, and an encoder reads a few
+# hundred tokens at most (longer texts only cost time).
 MAX_CHARS = 2000
+# The lexical views read much more: a long article's later paragraphs still carry its style and words
+# (cutting them at 2,000 characters cost the risk model on long news articles), and TF-IDF is cheap.
+LEXICAL_MAX_CHARS = 20000
 
 
 def clip(text: str) -> str:
-    """The part of a text the classifiers look at."""
+    """The part of a text the encoder looks at."""
     return text[:MAX_CHARS]
+
+
+def clip_lexical(text: str) -> str:
+    """The part of a text the lexical features look at."""
+    return text[:LEXICAL_MAX_CHARS]
 
 
 def word_tokens(text: str) -> list[str]:
@@ -83,7 +91,7 @@ class LexicalFeaturizer:
     def fit(self, texts: Sequence[str]) -> LexicalFeaturizer:
         """Learn vocabularies and IDF weights."""
         self.__dict__.pop("_memo", None)
-        clipped = [clip(t) for t in texts]
+        clipped = [clip_lexical(t) for t in texts]
         for vec in (self.words, self.chars, self.cased, self.cased_chars):
             if vec is None:
                 continue
@@ -117,7 +125,7 @@ class LexicalFeaturizer:
 
     def _transform(self, texts: Sequence[str]) -> Sparse:
         """Row-normalised [words | chars] TF-IDF matrix."""
-        clipped = [clip(t) for t in texts]
+        clipped = [clip_lexical(t) for t in texts]
         w = self.words.transform(clipped)
         blocks = [w, self.chars.transform(clipped) * self.char_weight]
         if self.cased is not None and self.cased_chars is not None:
@@ -142,7 +150,7 @@ def keyword_hits(texts: Sequence[str], keywords: Sequence[str]) -> Floats:
     folded_kw = [" " + " ".join(folded_syllables(k)) + " " for k in keywords if k.strip()]
     out = np.zeros(len(texts), dtype=np.float64)
     for i, text in enumerate(texts):
-        padded = " " + " ".join(folded_syllables(clip(text))) + " "
+        padded = " " + " ".join(folded_syllables(clip_lexical(text))) + " "
         out[i] = sum(1 for kw in folded_kw if kw in padded)
     return out
 
@@ -209,7 +217,7 @@ class CalibratedText:
             self.constant = float(labels.mean()) if len(labels) else 0.0
             return self
         self.constant = None
-        self.counts.fit([clip(t) for t in texts])
+        self.counts.fit([clip_lexical(t) for t in texts])
         use_dense = dense is not None and dense.ndim == 2 and dense.shape[1] > 0
         views = self._views(texts, dense)
         k = int(min(self.folds, counts.min()))
@@ -233,7 +241,7 @@ class CalibratedText:
     def _views(self, texts: Sequence[str], dense: npt.NDArray[Any] | None) -> dict[str, Any]:
         views: dict[str, Any] = {
             "lexical": self.lexical.transform(texts),
-            "counts": self.counts.transform([clip(t) for t in texts]),
+            "counts": self.counts.transform([clip_lexical(t) for t in texts]),
         }
         if dense is not None:
             views["dense"] = dense

@@ -18,14 +18,14 @@ import numpy as np
 import sqlite_utils
 
 from classifiers.embed import Encoder
-from classifiers.features import clip
+from classifiers.features import clip, clip_lexical
 from classifiers.relevance import Topic, matched_keywords
 from classifiers.risk import KnownClaims
 from classifiers.train import ModelBundle, load_bundle
 from monitor.config import Config
 from monitor.encoder import shared_encoder
 from monitor.errors import ModelError
-from monitor.match import RERANKER_FILE, build_matcher
+from monitor.match import MAX_QUERY_CHARS, RERANKER_FILE, build_matcher
 from monitor.store import scores as store
 from monitor.store.embeddings import encode_cached
 from monitor.store.rebuttals import approved_claims, library_version
@@ -181,12 +181,13 @@ class Scorer:
 
     def score(self, rows: list[dict[str, Any]]) -> list[store.ScoreRow]:
         """ScoreRows (with reasons, and a flag request when above both thresholds) for item rows."""
-        texts = [clip(r["text"] or "") for r in rows]
-        vecs = encode_cached(self.db, self.encoder, texts, self.cfg.classifier.batch_size)
+        texts = [clip_lexical(r["text"] or "") for r in rows]
+        vecs = encode_cached(self.db, self.encoder, [clip(t) for t in texts], self.cfg.classifier.batch_size)
         rel = self.bundle.relevance.score(texts, vecs, self.topic)
         model_risk = self.bundle.risk.score(texts, vecs, KnownClaims.none())
         if len(self.matcher):
-            matches = self.matcher.search_many(texts, k=3, query_vectors=vecs)
+            queries = [t[:MAX_QUERY_CHARS] for t in texts]
+            matches = self.matcher.search_many(queries, k=3, query_vectors=vecs)
         else:
             matches = [[] for _ in texts]
         out: list[store.ScoreRow] = []

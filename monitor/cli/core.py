@@ -108,9 +108,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     model = data["model"]
     if model.get("loaded"):
         click.echo(
-            f"Model: {model['loaded']}"
+            f"Encoder: {model['loaded']}"
             + (f" (FALLBACK: {model['fallback_reason']})" if model.get("fallback_reason") else "")
         )
+    else:
+        click.echo(f"Encoder: {a.config.classifier.model} (configured; loaded at the next classify)")
     click.echo("Sources:")
     if not data["sources"]:
         click.echo("  (none configured)")
