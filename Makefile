@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/misinfo demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor classifiers rebuttals tests bench
-	$(BIN)/ruff format --check monitor classifiers rebuttals tests bench
+	$(BIN)/ruff check monitor classifiers rebuttals tests bench scripts
+	$(BIN)/ruff format --check monitor classifiers rebuttals tests bench scripts
 	$(BIN)/mypy classifiers rebuttals
 	$(BIN)/mypy monitor
 

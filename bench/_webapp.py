@@ -18,7 +18,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 def bench_db(folder: Path, items: int, flagged: int, rebuild: bool = False) -> tuple[Path, float | None]:
     """Path of the synthetic database (built with a progress line when missing) and its build seconds."""
-    from monitor.store import benchfill, connect
+    from monitor.demo import benchfill
+    from monitor.store import connect
 
     folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / f"bench-{items}-{flagged}.db"

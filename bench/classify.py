@@ -26,10 +26,11 @@ from sqlite_utils import Database
 from bench._record import record
 from classifiers.embed import DEFAULT_MODEL
 from classifiers.features import clip
-from monitor.classify import get_encoder, model_kind, run_classify
-from monitor.classify_train import REPO_SEED, train_models
+from monitor.classify.model import get_encoder, model_kind
+from monitor.classify.score import run_classify
+from monitor.classify.train import REPO_SEED, train_models
 from monitor.config import Config, load_config
-from monitor.library_io import import_file
+from monitor.library.io import import_file
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._record import record  # noqa: E402
-from monitor.collect import run_collect  # noqa: E402
+from monitor.collect.run import run_collect  # noqa: E402
 from monitor.config import parse_config  # noqa: E402
 from monitor.store import connect  # noqa: E402
 

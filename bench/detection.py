@@ -19,10 +19,10 @@ from pathlib import Path
 import yaml
 
 from bench._record import record
-from monitor.classify_train import train_models
+from monitor.classify.evaluate import evaluate_set
+from monitor.classify.train import train_models
 from monitor.config import load_config
-from monitor.detection_eval import evaluate_set
-from monitor.library_io import import_file
+from monitor.library.io import import_file
 from monitor.store import connect
 
 REPO = Path(__file__).resolve().parent.parent

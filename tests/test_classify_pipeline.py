@@ -11,8 +11,9 @@ import sqlite_utils
 
 from classifiers.risk import KnownClaims
 from classifiers.train import load_seed, save_bundle, train_bundle
-from monitor.classify import model_kind, run_classify, topic_of
-from monitor.classify_train import REPO_SEED, train_models
+from monitor.classify.model import model_kind, topic_of
+from monitor.classify.score import run_classify
+from monitor.classify.train import REPO_SEED, train_models
 from monitor.config import Config, load_config
 from monitor.store import connect, write
 from monitor.store import scores as store

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import monitor.encoder as encoder_mod
+import monitor.classify.encoder as encoder_mod
 from classifiers.embed import BUNDLED_ID
-from monitor.classify import run_classify
+from monitor.classify.score import run_classify
 from monitor.cli import cli
 from monitor.config import load_config
 from monitor.store import connect

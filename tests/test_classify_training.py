@@ -14,8 +14,9 @@ from classifiers.features import LexicalFeaturizer, keyword_hits, word_tokens
 from classifiers.relevance import RelevanceModel, Topic, matched_keywords
 from classifiers.risk import KnownClaims, RiskModel
 from classifiers.train import load_seed
-from monitor.classify import model_kind, run_classify
-from monitor.classify_train import REPO_SEED, decision_examples, split_decisions, train_models
+from monitor.classify.model import model_kind
+from monitor.classify.score import run_classify
+from monitor.classify.train import REPO_SEED, decision_examples, split_decisions, train_models
 from monitor.config import Config, load_config
 from monitor.errors import ModelError
 from monitor.store import connect, write

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.fetch import clear_caches
+from monitor.collect.fetch import clear_caches
 from tests.collect_helpers import RESOURCES, invoke, load_fixture, make_sources, rss, status_of
 from tests.httpserver import FixtureServer, Response
 

@@ -6,10 +6,10 @@ import gzip
 
 import pytest
 
+from monitor.collect.fetch import Fetcher, clear_caches
+from monitor.collect.normalize import canonical_url, detect_lang, html_to_text, parse_time
 from monitor.config import CollectConfig
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, clear_caches
-from monitor.normalize import canonical_url, detect_lang, html_to_text, parse_time
 from tests.httpserver import FixtureServer, Response
 
 

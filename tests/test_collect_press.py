@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from monitor.sources.press_crawl import extract_article, published_time
+from monitor.collect.sources.press_crawl import extract_article, published_time
 from tests.collect_helpers import RESOURCES, invoke, make_sources
 from tests.httpserver import FixtureServer, Response
 

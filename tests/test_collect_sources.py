@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.fetch import clear_caches
+from monitor.collect.fetch import clear_caches
 from monitor.store.items import item_evidence, read_blob
 from tests.collect_helpers import RESOURCES, invoke, make_sources, rss, status_of
 from tests.httpserver import FixtureServer, Response

@@ -12,7 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.demo import SAMPLES, DemoFixtureServer, demo_config, evaluate, prepare_workspace, run_demo_check
+from monitor.demo.run import (
+    SAMPLES,
+    DemoFixtureServer,
+    demo_config,
+    evaluate,
+    prepare_workspace,
+    run_demo_check,
+)
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
@@ -128,7 +135,7 @@ def test_demo_check_runs_the_whole_pipeline(tmp_path: Path) -> None:
 
 
 def test_a_complete_workspace_is_reused_and_an_incomplete_one_is_not(tmp_path: Path) -> None:
-    from monitor.demo_workspace import REPO_ROOT, is_complete, reset_workspace, write_state
+    from monitor.demo.workspace import REPO_ROOT, is_complete, reset_workspace, write_state
     from monitor.errors import UsageError
 
     ws = prepare_workspace(tmp_path / "ws", base_url="http://127.0.0.1:9", smtp_port=2525)

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from bench.detection import workspace
-from monitor.classify_train import train_models
-from monitor.detection_eval import evaluate_set
-from monitor.library_io import import_file
+from monitor.classify.evaluate import evaluate_set
+from monitor.classify.train import train_models
+from monitor.library.io import import_file
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_SET = REPO / "data" / "eval" / "detection_eval.tsv"

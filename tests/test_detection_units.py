@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-import monitor.encoder as encoder_mod
+import monitor.classify.encoder as encoder_mod
 from classifiers.diacritics import AccentRestoringEncoder, is_unaccented_vietnamese, restore
 from classifiers.embed import BUNDLED_E5, cpu_has_avx2, make_encoder
 from classifiers.vectorpack import pack_path, read_pack, write_pack
-from monitor.classify import library_risk, run_classify
-from monitor.classify_train import REPO_SEED
+from monitor.classify.score import library_risk, run_classify
+from monitor.classify.train import REPO_SEED
 from monitor.cli import cli
 from monitor.config import load_config
-from monitor.library_io import import_file
+from monitor.library.io import import_file
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item

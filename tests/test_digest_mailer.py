@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from monitor.config import load_config
 from monitor.errors import MailError
-from monitor.mailer import MailUnreachable, build_message, send_email
+from monitor.notify.mailer import MailUnreachable, build_message, send_email
 from tests.digest_seed import SmtpServer, digest_config, free_port, smtp, write_config
 
 __all__ = ["smtp"]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.config import load_config
-from monitor.digest import preview_html, run_digest
+from monitor.notify.digest import preview_html, run_digest
 from monitor.store import connect
 from monitor.store.mail import ledger_rows
 from tests.digest_seed import NOW, SmtpServer, digest_config, seed, smtp, write_config

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.config import load_config
-from monitor.digest import CRASH_HOOK_ENV, run_digest
+from monitor.notify.digest import CRASH_HOOK_ENV, run_digest
 from monitor.store import connect
 from monitor.store.db import to_db_time, utcnow, write
 from monitor.store.mail import claim, ledger_row, ledger_rows

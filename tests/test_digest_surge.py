@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.config import load_config
-from monitor.digest import detect_surges, run_surge
+from monitor.notify.digest import detect_surges, run_surge
 from monitor.store import connect
 from monitor.store.mail import ledger_rows
 from tests.digest_seed import NOW, SmtpServer, add_flags, digest_config, seed, smtp, write_config

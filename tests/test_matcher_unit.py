@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.config import load_config
-from monitor.match import run_match, suggest
+from monitor.match.suggest import run_match, suggest
 from monitor.store import rebuttals as store
 from rebuttals.evaluate import average_precision, ranking_metrics
 from rebuttals.lexical import tokens
@@ -124,7 +124,7 @@ def test_train_matcher_from_links(db, make_config):
     import pytest
 
     from monitor.errors import ModelError
-    from monitor.match import RERANKER_FILE, train_matcher
+    from monitor.match.suggest import RERANKER_FILE, train_matcher
     from monitor.store.db import utcnow, write
 
     cfg = load_config(make_config())

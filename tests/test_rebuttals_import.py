@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ImportFileError, PermissionDenied
-from monitor.library_io import export_claimreview, import_file
+from monitor.library.io import export_claimreview, import_file
 from monitor.store import rebuttals as store
 from rebuttals import claimreview
 from tests.rebuttal_helpers import users

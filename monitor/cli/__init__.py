@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import Any
 
 import click
 
+from monitor.cli import classify, collect, core, demo, digest, rebuttals, users, web
 from monitor.cli.context import AppContext, CliError
 from monitor.errors import MonitorError
 
-# Feature modules, each with register(cli).
-COMMAND_MODULES = [
-    "monitor.cli.core",
-    "monitor.cli.collect",
-    "monitor.cli.classify",
-    "monitor.cli.rebuttals",
-    "monitor.cli.users",
-    "monitor.cli.web",
-    "monitor.cli.digest",
-    "monitor.cli.demo",
-]
+# Feature modules' register(cli), in order: core first, it adds the `bench` group others extend.
+COMMAND_MODULES: dict[str, Callable[[click.Group], None]] = {
+    "core": core.register,
+    "collect": collect.register,
+    "classify": classify.register,
+    "rebuttals": rebuttals.register,
+    "users": users.register,
+    "web": web.register,
+    "digest": digest.register,
+    "demo": demo.register,
+}
 
 
 class MonitorGroup(click.Group):
@@ -59,8 +60,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(cli)
+    for register in COMMAND_MODULES.values():
+        register(cli)
 
 
 _register_all()

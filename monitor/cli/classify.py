@@ -30,7 +30,7 @@ def classify(ctx: click.Context, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from monitor.classify import run_classify
+    from monitor import pipeline  # lazy: the stages pull scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
     cfg, db = a.config, a.db
@@ -49,7 +49,7 @@ def classify(ctx: click.Context, as_json: bool) -> None:
         def on_progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = run_classify(cfg, db, progress=on_progress)
+        report = pipeline.classify(cfg, db, progress=on_progress)
     if report.fallback_reason:
         click.echo(f"warning: {report.fallback_reason}", err=True)
     if as_json:
@@ -76,7 +76,7 @@ def train(ctx: click.Context, force: bool, no_cv: bool, as_json: bool) -> None:
       misinfo train
       misinfo train --force
     """
-    from monitor.classify import train_models
+    from monitor.classify.train import train_models  # lazy: scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
 
@@ -126,12 +126,12 @@ def eval_(ctx: click.Context, out_png: str | None, set_path: str | None, as_json
       misinfo eval --out pr.png
       misinfo eval --set data/eval/detection_eval.tsv
     """
-    from monitor.classify import evaluate_models
+    from monitor.classify.train import evaluate_models  # lazy: scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
     cfg = a.config
     if set_path is not None:
-        from monitor.detection_eval import evaluate_set
+        from monitor.classify.evaluate import evaluate_set  # lazy: scikit-learn/scipy; --help stays fast
 
         figures = evaluate_set(cfg, a.db, Path(set_path))
         if as_json:
@@ -195,7 +195,7 @@ def bench_library(ctx: click.Context, library_path: str, posts_path: str, as_jso
     Example:
       misinfo bench library --library data/rebuttals/starter.yaml --posts posts.tsv --json
     """
-    from monitor.detection_eval import bench_library as run
+    from monitor.classify.evaluate import bench_library as run  # lazy: scikit-learn/scipy; --help stays fast
 
     cfg = app(ctx).config
     figures = run(cfg, Path(library_path), Path(posts_path))

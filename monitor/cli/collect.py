@@ -44,7 +44,7 @@ def collect(ctx: click.Context, source: str | None, force: bool, as_json: bool) 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from monitor.collect import run_collect
+    from monitor import pipeline  # lazy: the stages pull scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
     cfg, db = a.config, a.db
@@ -60,7 +60,7 @@ def collect(ctx: click.Context, source: str | None, force: bool, as_json: bool) 
         disable=as_json or not console.is_terminal,
     ) as progress:
         task = progress.add_task("collecting", total=total)
-        report = run_collect(
+        report = pipeline.collect(
             cfg, db, source=source, progress=_progress_printer(console, progress, task), force=force or None
         )
     if as_json:
@@ -90,7 +90,7 @@ def run(ctx: click.Context, no_web: bool) -> None:
       misinfo run
       misinfo run --no-web
     """
-    from monitor.scheduler import serve
+    from monitor.scheduler import serve  # lazy: APScheduler, SQLAlchemy, every stage; only for `run`
 
     a = app(ctx)
     serve(a.config, a.config_path, web=not no_web, echo=click.echo)

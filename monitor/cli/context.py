@@ -12,6 +12,7 @@ import click
 import sqlite_utils
 
 from monitor.config import Config, load_config
+from monitor.store import connect
 
 
 class CliError(click.ClickException):
@@ -45,8 +46,6 @@ class AppContext:
     def db(self) -> sqlite_utils.Database:
         """The database, opened and migrated on first use."""
         if self._db is None:
-            from monitor.store import connect
-
             self._db = connect(self.config.database_path)
         return self._db
 

@@ -9,6 +9,10 @@ import click
 
 from monitor.cli.context import app
 from monitor.errors import UsageError
+from monitor.store import migrate
+from monitor.store.sources import sync_sources
+from monitor.store.status import status as get_status
+from monitor.store.users import create_user, get_user
 
 
 @click.command()
@@ -56,10 +60,6 @@ def init(ctx: click.Context, admin_name: str, password_stdin: bool) -> None:
     Example:
       echo 'a-long-password' | misinfo init --admin alice --password-stdin
     """
-    from monitor.store import migrate
-    from monitor.store.sources import sync_sources
-    from monitor.store.users import create_user, get_user
-
     a = app(ctx)
     db = a.db
     applied = migrate(db)
@@ -91,9 +91,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Example:
       misinfo status --json
     """
-    from monitor.store.sources import sync_sources
-    from monitor.store.status import status as get_status
-
     a = app(ctx)
     sync_sources(a.db, a.config.sources)
     data = get_status(a.db)

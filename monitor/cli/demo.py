@@ -35,7 +35,7 @@ def demo(check: bool, fresh: bool, workspace: Path | None, port: int) -> None:
       misinfo demo --fresh --port 8010
       misinfo demo --check
     """
-    from monitor.demo import run_demo, run_demo_check
+    from monitor.demo.run import run_demo, run_demo_check  # lazy: every stage, the web app and aiosmtpd
 
     def echo(line: str) -> None:
         click.echo(line)

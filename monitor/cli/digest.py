@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from monitor.cli.context import app
-from monitor.delivery import SendResult
 from monitor.errors import MailError, UsageError
+from monitor.notify.delivery import SendResult
 
 
 def _failure(results: list[SendResult], what: str) -> MailError:
@@ -70,7 +70,7 @@ def digest(
       misinfo digest --send --date 2026-11-25 --to dieu-phoi@example.gov.vn
       misinfo digest --retry
     """
-    from monitor.digest import run_digest
+    from monitor import pipeline  # lazy: the stages pull scikit-learn/scipy (~2 s); --help stays fast
 
     try:
         day = Date.fromisoformat(period) if period else None
@@ -79,7 +79,7 @@ def digest(
     a = app(ctx)
     if not a.config.digest.recipients and not to and mode != "retry":
         raise UsageError("digest.recipients is empty — add recipients to the config or pass --to EMAIL")
-    report = run_digest(
+    report = pipeline.digest(
         a.config,
         a.db,
         send=mode == "send",
@@ -122,10 +122,10 @@ def surge(ctx: click.Context, dry_run: bool, out_dir: Path | None) -> None:
       misinfo surge --dry-run
       misinfo surge
     """
-    from monitor.digest import run_surge
+    from monitor import pipeline  # lazy: the stages pull scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
-    report = run_surge(a.config, a.db, dry_run=dry_run, out_dir=out_dir)
+    report = pipeline.surge(a.config, a.db, dry_run=dry_run, out_dir=out_dir)
     if not report.surges:
         click.echo("No surge.")
     for s in report.surges:

@@ -10,6 +10,9 @@ import click
 
 from monitor.cli.context import app
 from monitor.errors import UsageError
+from monitor.library.io import export_claimreview, import_file
+from monitor.store.rebuttals import list_rebuttals, stale_flagged_items
+from monitor.store.users import require_user
 
 
 @click.group()
@@ -41,9 +44,6 @@ def import_cmd(ctx: click.Context, file: Path, approved_by: str | None) -> None:
       misinfo rebuttals import data/rebuttals/starter.yaml --approved-by alice
       misinfo rebuttals import factchecks.jsonld
     """
-    from monitor.library_io import import_file
-    from monitor.store.users import require_user
-
     db = app(ctx).db
     approver = require_user(db, approved_by) if approved_by else None
     report = import_file(db, file, approver=approver)
@@ -74,7 +74,6 @@ def export_cmd(ctx: click.Context, fmt: str, out: Path | None) -> None:
     Example:
       misinfo rebuttals export --format claimreview --out claimreview.json
     """
-    from monitor.library_io import export_claimreview
     from rebuttals.claimreview import validate
 
     objects = export_claimreview(app(ctx).db)
@@ -106,8 +105,6 @@ def list_cmd(ctx: click.Context, status: str | None, as_json: bool) -> None:
     Example:
       misinfo rebuttals list --status approved
     """
-    from monitor.store.rebuttals import list_rebuttals
-
     rows = list_rebuttals(app(ctx).db, status=status, limit=100_000)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -137,7 +134,7 @@ def train_matcher_cmd(ctx: click.Context, min_linked: int) -> None:
     Example:
       misinfo rebuttals train-matcher
     """
-    from monitor.match import train_matcher
+    from monitor.match.suggest import train_matcher  # lazy: scipy/scikit-learn re-ranker; --help stays fast
 
     a = app(ctx)
     info = train_matcher(a.config, a.db, min_linked=min_linked)
@@ -164,8 +161,7 @@ def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
       misinfo match
       misinfo match --item 42
     """
-    from monitor.match import run_match
-    from monitor.store.rebuttals import stale_flagged_items
+    from monitor import pipeline  # lazy: the stages pull scikit-learn/scipy (~2 s); --help stays fast
 
     a = app(ctx)
     ids = sorted(set(items)) or stale_flagged_items(a.db)
@@ -173,7 +169,7 @@ def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
         click.echo("nothing to match: every flagged item is up to date with the library")
         return
     with click.progressbar(length=len(ids), label="Matching", show_pos=True, file=sys.stderr) as bar:
-        report = run_match(a.config, a.db, item_ids=ids, progress=bar.update)
+        report = pipeline.match(a.config, a.db, item_ids=ids, progress=bar.update)
     click.echo(report.summary())
 
 

@@ -18,9 +18,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     Example:
       misinfo serve --host 127.0.0.1 --port 8000
     """
-    import uvicorn
+    import uvicorn  # lazy: the web app in the CLI (FastAPI, templates) loads only for `serve`
 
-    from monitor.web.app import create_app
+    from monitor.web.app import create_app  # lazy: the web app in the CLI
 
     cfg = app(ctx).config
     web_app = create_app(cfg)

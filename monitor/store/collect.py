@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.normalize import CONTAINMENT, containment, minhash_bands, shingles
+from monitor.collect.normalize import CONTAINMENT, containment, minhash_bands, shingles
 from monitor.store.db import query_one, to_db_time, utcnow, write
 
 MAX_BACKOFF = 6 * 3600.0  # a failing source is retried at least this often

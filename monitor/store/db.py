@@ -1,8 +1,7 @@
-"""Open the SQLite database (WAL, busy_timeout, foreign keys), run migrations, manage write transactions."""
+"""Open the SQLite database (WAL, busy_timeout, foreign keys), manage write transactions, convert times."""
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -16,18 +15,6 @@ import sqlite_utils
 from monitor.errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
-
-# Modules that contribute migrations, applied in this order. Each has MIGRATIONS: list[(name, fn)].
-# A migration is applied once and recorded by name in schema_migrations; re-running is harmless.
-MIGRATION_MODULES = [
-    "monitor.store.schema",
-    "monitor.store.rebuttals",
-    "monitor.store.collect",
-    "monitor.store.users",
-    "monitor.store.queue",
-    "monitor.store.mail",
-    "monitor.store.reports",
-]
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 
@@ -53,8 +40,11 @@ def from_db_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def connect(path: str | Path, migrate_now: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the database at `path`, set pragmas and apply pending migrations."""
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at `path` and set pragmas; no migrations.
+
+    Use monitor.store.connect, which also applies pending migrations (monitor.store.migrations).
+    """
     p = Path(path)
     if str(path) != ":memory:":
         try:
@@ -73,40 +63,7 @@ def connect(path: str | Path, migrate_now: bool = True) -> sqlite_utils.Database
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the database {p}: {exc} — check the path in `database:`") from None
-    db = sqlite_utils.Database(conn)
-    if migrate_now:
-        migrate(db)
-    return db
-
-
-def migrations() -> list[Migration]:
-    """All registered migrations in order."""
-    out: list[Migration] = []
-    for name in MIGRATION_MODULES:
-        module = importlib.import_module(name)
-        out.extend(getattr(module, "MIGRATIONS", []))
-    return out
-
-
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply pending migrations; return the names applied. Safe to run any number of times, concurrently."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    applied: list[str] = []
-    # Read without a lock first: connections opened per web request must not queue behind writers.
-    done_names = {row[0] for row in db.execute("SELECT name FROM schema_migrations").fetchall()}
-    for name, fn in migrations():
-        if name in done_names:
-            continue
-        with write(db):
-            done = db.execute("SELECT 1 FROM schema_migrations WHERE name = ?", [name]).fetchone()
-            if done:
-                continue
-            fn(db)
-            db.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", [name, utcnow()])
-            applied.append(name)
-    return applied
+    return sqlite_utils.Database(conn)
 
 
 @contextmanager

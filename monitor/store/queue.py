@@ -15,6 +15,9 @@ import sqlite_utils
 from monitor.errors import Conflict, NotFound, UsageError
 from monitor.store import audit
 from monitor.store.db import query_one, utcnow, write
+from monitor.store.items import get_item, item_evidence, read_blob, search_items
+from monitor.store.rebuttals import suggestions_for
+from monitor.store.schema import run_script
 
 STATES = ("new", "in_review", "linked", "dismissed", "escalated")
 OPEN_STATES = ("new", "in_review")
@@ -179,8 +182,6 @@ def collapse_duplicates(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
 
 def suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5) -> list[dict[str, Any]]:
     """Suggested approved rebuttals for an item (empty while the matcher has not run)."""
-    from monitor.store.rebuttals import suggestions_for
-
     return suggestions_for(db, item_id)[:limit]
 
 
@@ -223,8 +224,6 @@ def rows_for_items(db: sqlite_utils.Database, item_ids: list[int]) -> list[dict[
 
 def search(db: sqlite_utils.Database, q: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """Full-text search across all items (accents optional), best match first."""
-    from monitor.store.items import search_items
-
     return rows_for_items(db, search_items(db, q, limit=limit, offset=offset))
 
 
@@ -257,8 +256,6 @@ def get_flag(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | None:
 
 def item_detail(db: sqlite_utils.Database, item_id: int) -> dict[str, Any]:
     """Everything the item page shows; NotFound when the item does not exist."""
-    from monitor.store.items import get_item, item_evidence
-
     item = get_item(db, item_id)
     if item is None:
         raise NotFound(f"item {item_id} does not exist — it may have been typed wrong; search for it instead")
@@ -320,8 +317,6 @@ def item_detail(db: sqlite_utils.Database, item_id: int) -> dict[str, Any]:
 
 def evidence_body(db: sqlite_utils.Database, item_id: int, evidence_id: int) -> tuple[dict[str, Any], bytes]:
     """An evidence row of this item and its original bytes; NotFound otherwise."""
-    from monitor.store.items import read_blob
-
     row = query_one(db, "SELECT * FROM evidence WHERE id = ? AND item_id = ?", [evidence_id, item_id])
     body = read_blob(db, str(row["sha256"])) if row else None
     if row is None or body is None:
@@ -576,8 +571,6 @@ def _queue_indexes(db: sqlite_utils.Database) -> None:
     Filtering on items' columns would make SQLite walk the whole state's slice of the queue when a filter
     matches few rows; with the copies every filter reads an index already in queue order.
     """
-    from monitor.store.schema import run_script
-
     columns = {row[1] for row in db.execute("PRAGMA table_info(flags)").fetchall()}
     if "source_id" not in columns:
         db.execute("ALTER TABLE flags ADD COLUMN source_id INTEGER")

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from monitor.errors import Conflict, NotFound, UsageError
 from monitor.store import audit
-from monitor.store.db import query_one, utcnow, write
+from monitor.store.db import from_db_time, query_one, to_db_time, utcnow, write
 
 ROLES = ("analyst", "coordinator", "approver", "admin")
 _hasher = PasswordHasher()
@@ -207,15 +207,11 @@ def _lock_seconds(failures: int, free: int) -> int:
 def _later(seconds: int) -> str:
     from datetime import UTC, datetime, timedelta
 
-    from monitor.store.db import to_db_time
-
     return to_db_time(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def login_locked_for(db: sqlite_utils.Database, username: str, address: str) -> int:
     """Seconds until `username` may try again from `address` (0: not locked)."""
-    from monitor.store.db import from_db_time
-
     now = from_db_time(utcnow())
     assert now is not None
     waits = [0]

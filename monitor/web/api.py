@@ -11,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import NotFound
 from monitor.store import queue as q
+from monitor.store.assignments import (
+    create_assignment,
+    get_assignment,
+    list_assignments,
+    require_assignment,
+    update_assignment,
+)
+from monitor.store.rebuttals import approve_rebuttal, create_rebuttal, get_rebuttal, list_rebuttals
+from monitor.store.users import get_user_by_id
+from monitor.web import i18n
 from monitor.web.deps import api_user, get_db
+from monitor.web.routes_assignments import notify_assignee
 from monitor.web.routes_queue import ACT_ROLES, VIEW_ROLES, build_filter
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -258,8 +269,6 @@ def api_rebuttals(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Each with id, title, status and the claims it refutes."""
-    from monitor.store.rebuttals import list_rebuttals
-
     return {
         "rebuttals": [
             _rebuttal_json(r) for r in list_rebuttals(db, status=status, q=q_, limit=limit, offset=offset)
@@ -274,8 +283,6 @@ def api_create_rebuttal(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> JSONResponse:
     """Fields: title, claims (list), short_answer, body, language, key, verdict, url, ..."""
-    from monitor.store.rebuttals import create_rebuttal, get_rebuttal
-
     rid = create_rebuttal(db, fields, user)
     row = get_rebuttal(db, rid)
     assert row is not None
@@ -289,8 +296,6 @@ def api_approve_rebuttal(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Draft -> approved; creates its narrative."""
-    from monitor.store.rebuttals import approve_rebuttal, get_rebuttal
-
     if get_rebuttal(db, rebuttal_id) is None:
         raise NotFound(f"rebuttal {rebuttal_id} does not exist")
     approve_rebuttal(db, rebuttal_id, user)
@@ -311,8 +316,6 @@ def api_assignments(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Soonest due first, with an `overdue` flag."""
-    from monitor.store.assignments import list_assignments
-
     manager = user["role"] in ("admin", *MANAGER_ROLES)
     rows = list_assignments(db, status=status, assignee_id=None if manager else int(user["id"]))
     return {"assignments": rows}
@@ -326,8 +329,6 @@ def api_create_assignment(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> JSONResponse:
     """Fields: item_id or narrative_id, rebuttal_id, channel, assignee (name or id), due_at, note."""
-    from monitor.store.assignments import create_assignment, require_assignment
-
     fields.setdefault("timezone", request.app.state.cfg.web.timezone)
     new_id = create_assignment(db, fields, user)
     row = require_assignment(db, new_id)
@@ -343,8 +344,6 @@ def api_update_assignment(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """The assignee moves status (published needs published_url); coordinators change the details."""
-    from monitor.store.assignments import get_assignment, update_assignment
-
     version = fields.pop("version", None)
     update_assignment(db, assignment_id, fields, user, expected_version=version)
     row = get_assignment(db, assignment_id)
@@ -354,10 +353,6 @@ def api_update_assignment(
 
 def _notify(request: Request, db: sqlite_utils.Database, row: dict[str, Any]) -> str | None:
     """Email the assignee through the assignments feature (a mail failure is a warning, not an error)."""
-    from monitor.store.users import get_user_by_id
-    from monitor.web import i18n
-    from monitor.web.routes_assignments import notify_assignee
-
     cfg = request.app.state.cfg
     assignee = get_user_by_id(db, int(row["assignee_id"]))
     lang = i18n.normalise(assignee.get("language") if assignee else None, cfg.web.default_language)

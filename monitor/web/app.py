@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -22,7 +21,17 @@ from starlette.middleware.sessions import SessionMiddleware
 from monitor.config import Config
 from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, UsageError
 from monitor.store import connect
-from monitor.web import i18n
+from monitor.web import (
+    api,
+    i18n,
+    routes_admin,
+    routes_assignments,
+    routes_auth,
+    routes_digest,
+    routes_library,
+    routes_queue,
+    routes_reports,
+)
 from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, language, localtime, render
 
 log = logging.getLogger(__name__)
@@ -31,17 +40,17 @@ WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
-# Feature modules, each exposing `router: APIRouter`.
-ROUTER_MODULES = [
-    "monitor.web.routes_auth",
-    "monitor.web.routes_queue",
-    "monitor.web.api",
-    "monitor.web.routes_library",
-    "monitor.web.routes_assignments",
-    "monitor.web.routes_reports",
-    "monitor.web.routes_admin",
-    "monitor.web.routes_digest",
-]
+# Feature modules' routers, included in this order (module name -> its `router`).
+ROUTER_MODULES: dict[str, APIRouter] = {
+    "monitor.web.routes_auth": routes_auth.router,
+    "monitor.web.routes_queue": routes_queue.router,
+    "monitor.web.api": api.router,
+    "monitor.web.routes_library": routes_library.router,
+    "monitor.web.routes_assignments": routes_assignments.router,
+    "monitor.web.routes_reports": routes_reports.router,
+    "monitor.web.routes_admin": routes_admin.router,
+    "monitor.web.routes_digest": routes_digest.router,
+}
 
 STATUS_FOR_ERROR: list[tuple[type[MonitorError], int]] = [
     (NotFound, 404),
@@ -184,8 +193,8 @@ def _install_handlers(app: FastAPI) -> None:
 
 def _include_routers(app: FastAPI) -> list[str]:
     included: list[str] = []
-    for name in ROUTER_MODULES:
-        app.include_router(importlib.import_module(name).router)
+    for name, router in ROUTER_MODULES.items():
+        app.include_router(router)
         included.append(name)
     return included
 

@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from monitor.config import Config
 from monitor.errors import Conflict, MailError, MonitorError, PermissionDenied
-from monitor.mailer import send_email
+from monitor.notify.mailer import send_email
 from monitor.store import assignments as store
 from monitor.store.db import to_db_time
 from monitor.store.items import get_item
+from monitor.store.users import get_user_by_id
 from monitor.web import i18n
 from monitor.web.deps import config, flash, get_db, language, localtime, render, require_roles, verify_csrf
 
@@ -226,8 +227,6 @@ async def create(
 
 def _assignee_language(db: sqlite_utils.Database, row: dict[str, Any], default: str) -> str:
     """The email goes out in the assignee's interface language."""
-    from monitor.store.users import get_user_by_id
-
     assignee = get_user_by_id(db, int(row["assignee_id"]))
     return i18n.normalise(assignee.get("language") if assignee else None, default)
 

@@ -10,7 +10,7 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from monitor.digest import preview_html
+from monitor.notify.digest import preview_html
 from monitor.web.deps import config, get_db, language, render, require_roles
 
 log = logging.getLogger(__name__)

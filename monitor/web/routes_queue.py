@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from monitor.errors import UsageError
 from monitor.store import queue as q
 from monitor.store.db import to_db_time
+from monitor.store.rebuttals import list_rebuttals
 from monitor.web.deps import flash, get_db, is_htmx, language, render, require_roles, verify_csrf
 from monitor.web.i18n import translate
 
@@ -285,8 +286,6 @@ def rebuttal_search(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """htmx fragment: approved rebuttals matching a search, to link one that was not suggested."""
-    from monitor.store.rebuttals import list_rebuttals
-
     found = list_rebuttals(db, status="approved", q=q_, limit=10) if q_.strip() else []
     return render(request, "_rebuttal_choices.html", item_id=item_id, found=found, q=q_)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from monitor.collect.fetch import Fetcher, FetchResult
+from monitor.collect.normalize import VN_TZ, canonical_url, detect_lang, parse_time, simhash
 from monitor.config import Config
-from monitor.fetch import Fetcher, FetchResult
-from monitor.normalize import VN_TZ, canonical_url, detect_lang, parse_time, simhash
 from monitor.store.items import Evidence, NewItem
 
 MAX_TITLE = 500

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import urljoin
 
+from monitor.collect.sources.base import SourceRun, evidence_of, make_item
+from monitor.collect.sources.social import load_json
 from monitor.errors import FetchError
-from monitor.sources.base import SourceRun, evidence_of, make_item
-from monitor.sources.social import load_json
 from monitor.store.items import NewItem
 
 REDDIT = "https://www.reddit.com"

@@ -26,9 +26,9 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor import mailer
 from monitor.config import Config
 from monitor.errors import MailError
+from monitor.notify import mailer
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import feedparser
 
+from monitor.collect.fetch import FetchResult
+from monitor.collect.normalize import html_to_text
+from monitor.collect.sources.base import SourceRun, evidence_of, make_item
 from monitor.errors import FetchError
-from monitor.fetch import FetchResult
-from monitor.normalize import html_to_text
-from monitor.sources.base import SourceRun, evidence_of, make_item
 from monitor.store.items import Evidence, NewItem
 
 log = logging.getLogger(__name__)

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.demo_servers import (
+from monitor import pipeline
+from monitor.demo.fill import demo_figures
+from monitor.demo.servers import (
     DemoFixtureServer,
     LocalSmtpServer,
     MailFolderHandler,
     free_port,
     port_is_free,
 )
-from monitor.demo_workspace import (
+from monitor.demo.workspace import (
     DEMO_USERS,
     REPO_ROOT,
     SAMPLES,
@@ -39,6 +41,8 @@ from monitor.demo_workspace import (
     write_state,
 )
 from monitor.errors import UsageError
+from monitor.library.io import import_file
+from monitor.store.users import create_user, get_user, require_user
 
 Echo = Callable[[str], None]
 
@@ -70,8 +74,6 @@ class StageResult:
 
 def seed_users(db: Any) -> list[str]:
     """Create the demo users that do not exist yet; return the names created."""
-    from monitor.store.users import create_user, get_user
-
     created = []
     for name, password, role, email, language in DEMO_USERS:
         if get_user(db, name) is None:
@@ -82,9 +84,6 @@ def seed_users(db: Any) -> list[str]:
 
 def import_starter_rebuttals(db: Any) -> str:
     """Import data/rebuttals/starter.yaml, approved by the demo approver."""
-    from monitor.library_io import import_file
-    from monitor.store.users import require_user
-
     if not STARTER_REBUTTALS.is_file():
         raise UsageError(f"{STARTER_REBUTTALS} is missing: the demo needs the starter rebuttal library")
     report = import_file(db, STARTER_REBUTTALS, approver=require_user(db, "approver"))
@@ -151,15 +150,11 @@ def run_stage(name: str, fn: Callable[[], Any], echo: Echo) -> StageResult:
 
 def build(cfg: Any, db: Any, echo: Echo) -> list[StageResult]:
     """Seed users and rebuttals, then collect -> classify -> match -> digest (sent to the local SMTP server)."""
-    from monitor import pipeline
-
     quiet_model_loading()
 
     def collect_all() -> Any:
         # The demo runs every source now, whatever back-off an earlier failed run left behind.
-        from monitor.collect import run_collect
-
-        return run_collect(cfg, db, force=True)
+        return pipeline.collect(cfg, db, force=True)
 
     stages = [
         ("users", lambda: f"created {', '.join(seed_users(db)) or 'none (already there)'}"),
@@ -228,8 +223,6 @@ def evaluate(figures: dict[str, Any], mail_files: int) -> list[tuple[str, bool, 
 
 def run_demo_check(workspace: Path | None = None, echo: Echo = print) -> int:
     """Run the whole demo pipeline headless in a fresh workspace; 0 only when every check passes."""
-    from monitor.store.demo import demo_figures
-
     temporary = workspace is None
     ws_path = Path(tempfile.mkdtemp(prefix="misinfo-demo-check-")) if temporary else workspace
     assert ws_path is not None
@@ -281,9 +274,7 @@ def print_logins(url: str, echo: Echo) -> None:
 
 def run_demo(workspace: Path | None = None, port: int = 8000, fresh: bool = False, echo: Echo = print) -> int:
     """Build (or reuse) the demo workspace, then serve the web app until Ctrl-C; return an exit code."""
-    import uvicorn
-
-    from monitor.store.demo import demo_figures
+    import uvicorn  # lazy: the web server loads only when the demo serves the web app (not for --check)
 
     ws = (workspace or default_workspace()).resolve()
     if not port_is_free(port):
@@ -331,7 +322,7 @@ def run_demo(workspace: Path | None = None, port: int = 8000, fresh: bool = Fals
         )
         if mails:
             echo(f"Digest emails received by the local SMTP server: {ws / 'mail'} ({len(mails)} .eml files)")
-        from monitor.web.app import create_app
+        from monitor.web.app import create_app  # lazy: the web app in the CLI; --check runs headless
 
         app = create_app(cfg)
         url = f"http://127.0.0.1:{port}"

@@ -12,7 +12,9 @@ from typing import Any
 import yaml
 
 import monitor
+from monitor.config import ClassifierConfig, PressSource, load_config
 from monitor.errors import MonitorError, UsageError
+from monitor.store import connect
 
 REPO_ROOT = Path(monitor.__file__).resolve().parent.parent
 SAMPLES = REPO_ROOT / "data" / "samples"
@@ -103,8 +105,6 @@ def demo_sources(base: str) -> list[dict[str, Any]]:
 
 def _project_topic() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The topic and thresholds of the project's config.yaml, when it exists and is valid."""
-    from monitor.config import load_config
-
     path = REPO_ROOT / "config.yaml"
     if not path.is_file():
         return None, None
@@ -149,7 +149,6 @@ DEMO_TOPIC = {
 def demo_config(base: str, smtp_port: int, web_port: int) -> dict[str, Any]:
     """The demo workspace's config.yaml as a dict (paths relative to the workspace)."""
     topic, thresholds = _project_topic()
-    from monitor.config import ClassifierConfig, PressSource
 
     classifier: dict[str, Any] = {"model": "bundled:all-MiniLM-L6-v2"}
     if thresholds:
@@ -249,9 +248,6 @@ def prepare_workspace(
 
 def open_workspace(workspace: Path) -> tuple[Any, Any]:
     """The workspace's validated config and its (migrated) database."""
-    from monitor.config import load_config
-    from monitor.store import connect
-
     cfg = load_config(workspace / "config.yaml")
     return cfg, connect(cfg.database_path)
 

@@ -12,9 +12,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from monitor.collect.fetch import check_url
+from monitor.collect.sources.base import SourceRun, make_item
 from monitor.errors import FetchError
-from monitor.fetch import check_url
-from monitor.sources.base import SourceRun, make_item
+from monitor.store.collect import known_urls
 from monitor.store.items import Evidence, NewItem
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,11 @@ def crawl_spec(run: SourceRun, known: list[str]) -> dict[str, object]:
 
 
 class PressConnector:
-    """Runs `python -m monitor.sources.press_crawl` and stores what it prints, one article at a time."""
+    """Runs `python -m monitor.collect.sources.press_crawl` and stores what it prints, one article at a time."""
 
     kind = "press"
 
     def items(self, run: SourceRun) -> Iterator[NewItem]:
-        from monitor.store.collect import known_urls
-
         src = run.source
         for url in [src.url, *src.start_urls, *([src.sitemap] if src.sitemap else [])]:
             check_url(url, run.cfg.collect.allow_private_hosts)
@@ -66,7 +65,7 @@ class PressConnector:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with err_path.open("w+", encoding="utf-8") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.sources.press_crawl", str(spec_path)],
+                [sys.executable, "-m", "monitor.collect.sources.press_crawl", str(spec_path)],
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=env,

@@ -16,7 +16,7 @@ from monitor.config import Config, Recipient
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 
-TEMPLATES = Path(__file__).resolve().parent / "digest_templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 COORDINATOR_ROLES = ("coordinator", "admin", "manager")
 
 # Every string a recipient reads, in both languages. {placeholders} are filled with str.format.

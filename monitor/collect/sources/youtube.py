@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from monitor.sources.base import SourceRun
-from monitor.sources.rss import FEED_ACCEPT, feed_items, parse_feed
+from monitor.collect.sources.base import SourceRun
+from monitor.collect.sources.rss import FEED_ACCEPT, feed_items, parse_feed
 from monitor.store.items import NewItem
 
 

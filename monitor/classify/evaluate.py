@@ -18,11 +18,13 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.embed import Encoder
-from monitor.classify import Scorer, ensure_model, get_encoder
+from monitor.classify.model import get_encoder
+from monitor.classify.score import Scorer
+from monitor.classify.train import ensure_model
 from monitor.config import Config
 from monitor.errors import ImportFileError
-from monitor.library_io import import_file
-from monitor.match import RERANKER_FILE, build_matcher
+from monitor.library.io import import_file
+from monitor.match.suggest import RERANKER_FILE, build_matcher
 from monitor.store import connect
 from monitor.store.embeddings import encode_cached
 from monitor.store.rebuttals import approved_claims, rebuttal_keys

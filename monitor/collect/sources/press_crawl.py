@@ -1,7 +1,7 @@
-"""The Scrapy crawl of one press source, run as `python -m monitor.sources.press_crawl SPEC.json`.
+"""The Scrapy crawl of one press source, run as `python -m monitor.collect.sources.press_crawl SPEC.json`.
 
 Runs in its own process because Twisted's reactor cannot restart. Items are written to stdout as JSON
-lines and stored by the parent (monitor.sources.press): the parent owns the database, de-duplication
+lines and stored by the parent (monitor.collect.sources.press): the parent owns the database, de-duplication
 and transactions, and stores each item as it arrives, so a killed crawl keeps what it already sent.
 """
 
@@ -22,7 +22,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 
-from monitor.normalize import canonical_url, parse_vn_date
+from monitor.collect.normalize import canonical_url, parse_vn_date
 
 MIN_ARTICLE_CHARS = 200  # without `allow` rules, a page with less extracted text is a section page
 
@@ -171,7 +171,7 @@ def settings_for(spec: dict[str, Any]) -> dict[str, Any]:
         "DEPTH_LIMIT": spec["max_depth"],
         "CLOSESPIDER_PAGECOUNT": spec["max_pages"],
         "CLOSESPIDER_TIMEOUT": spec.get("timeout", 1800),
-        "ITEM_PIPELINES": {"monitor.sources.press_crawl.StdoutPipeline": 100},
+        "ITEM_PIPELINES": {"monitor.collect.sources.press_crawl.StdoutPipeline": 100},
         "LOG_LEVEL": os.environ.get("MISINFO_CRAWL_LOG", "WARNING"),
         "TELNETCONSOLE_ENABLED": False,
         "COOKIES_ENABLED": False,
@@ -182,7 +182,7 @@ def settings_for(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """Run one crawl described by a JSON spec file."""
     if len(argv) != 1:
-        print("usage: python -m monitor.sources.press_crawl SPEC.json", file=sys.stderr)
+        print("usage: python -m monitor.collect.sources.press_crawl SPEC.json", file=sys.stderr)
         return 2
     with open(argv[0], encoding="utf-8") as fh:
         spec = json.load(fh)

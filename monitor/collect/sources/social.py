@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from monitor.collect.fetch import FetchResult
 from monitor.errors import FetchError
-from monitor.fetch import FetchResult
 
 
 def load_json(res: FetchResult) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from monitor.collect.sources.base import SourceRun, evidence_of, make_item
+from monitor.collect.sources.social import load_json, title_from
 from monitor.errors import FetchError
-from monitor.sources.base import SourceRun, evidence_of, make_item
-from monitor.sources.social import load_json, title_from
 from monitor.store.items import NewItem
 
 

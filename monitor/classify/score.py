@@ -1,31 +1,28 @@
 """The classify stage: score unscored items for relevance and risk, flag those above the thresholds.
 
-Training and evaluation (`misinfo train`, `misinfo eval`) live in monitor.classify_train; this module
-loads the encoder and the active model, and scores incrementally (safe to re-run at any time).
+Training and evaluation (`misinfo train`, `misinfo eval`) live in monitor.classify.train, the encoder,
+topic and model registry in monitor.classify.model; this module scores incrementally (safe to re-run).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlite_utils
 
 from classifiers.embed import Encoder
 from classifiers.features import clip, clip_lexical
-from classifiers.relevance import Topic, matched_keywords
+from classifiers.relevance import matched_keywords
 from classifiers.risk import KnownClaims
-from classifiers.train import ModelBundle, load_bundle
+from classifiers.train import ModelBundle
+from monitor.classify.model import get_encoder, load_active, topic_of
+from monitor.classify.train import ensure_model
 from monitor.config import Config
-from monitor.encoder import shared_encoder
-from monitor.errors import ModelError
-from monitor.match import MAX_QUERY_CHARS, RERANKER_FILE, build_matcher
+from monitor.match.suggest import MAX_QUERY_CHARS, RERANKER_FILE, build_matcher
 from monitor.store import scores as store
 from monitor.store.embeddings import encode_cached
 from monitor.store.rebuttals import approved_claims, library_version
@@ -34,48 +31,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 Progress = Callable[[int, int], None]
-
-
-def model_kind(encoder_id: str) -> str:
-    """Models are registered per encoder: features of two encoders never mix."""
-    return f"classifier:{encoder_id}"
-
-
-def get_encoder(cfg: Config, db: sqlite_utils.Database) -> tuple[Encoder, str | None]:
-    """The process's shared encoder (see monitor.encoder), with the status row updated."""
-    encoder, warning = shared_encoder(cfg)
-    if warning:
-        log.warning("classifier: %s", warning)
-    store.record_model_load(db, cfg.classifier.model, encoder.model_id, warning)
-    return encoder, warning
-
-
-def topic_of(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> Topic:
-    """The configured topic descriptions (all languages) with their vectors, and keywords."""
-    texts = [t for texts in cfg.topic.descriptions.values() for t in texts if t.strip()]
-    vecs = (
-        encode_cached(db, encoder, texts, cfg.classifier.batch_size)
-        if texts
-        else np.zeros((0, 0), np.float32)
-    )
-    return Topic(texts, vecs, list(cfg.topic.keywords))
-
-
-def load_active(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> ModelBundle | None:
-    """The active model for this encoder, or None if there is none (or its files are gone)."""
-    row = store.active_model(db, model_kind(encoder.model_id))
-    if row is None:
-        return None
-    try:
-        return load_bundle(Path(row["path"]))
-    except (OSError, ValueError, EOFError, ImportError, AttributeError, pickle.UnpicklingError) as exc:
-        log.warning(
-            "classifier: model %s at %s cannot be loaded (%s); training a new one",
-            row["version"],
-            row["path"],
-            exc,
-        )
-        return None
 
 
 @dataclass
@@ -98,25 +53,6 @@ class ClassifyReport:
             f"scored {self.scored} item(s), flagged {self.flagged}; model {self.model_version} "
             f"on {self.encoder}{extra} in {self.seconds:.1f}s"
         )
-
-
-def ensure_model(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> tuple[ModelBundle, bool]:
-    """The active model, training one from the seed data when none exists (a fresh install)."""
-    bundle = load_active(cfg, db, encoder)
-    if bundle is not None:
-        return bundle, False
-    from monitor.classify_train import train_models
-
-    log.warning(
-        "classifier: no trained model for encoder %s yet; training one from the seed data", encoder.model_id
-    )
-    report = train_models(cfg, db, encoder=encoder, force=True, cross_validate=False)
-    bundle = load_active(cfg, db, encoder)
-    if bundle is None:
-        raise ModelError(
-            f"training produced no usable model ({report.message}) — run `misinfo train` and read its output"
-        )
-    return bundle, True
 
 
 def run_classify(
@@ -299,21 +235,3 @@ def rescore_after_library_change(
             log.info("classify: the library changed; %d recent item(s) now flagged", flagged)
     store.set_library_scan(db, version)
     return flagged
-
-
-def train_models(
-    cfg: Config, db: sqlite_utils.Database, progress: Callable[[str], None] | None = None, **kwargs: Any
-) -> Any:
-    """Retrain from the labelled data + decisions (see monitor.classify_train.train_models)."""
-    from monitor.classify_train import train_models as _train
-
-    return _train(cfg, db, progress, **kwargs)
-
-
-def evaluate_models(
-    cfg: Config, db: sqlite_utils.Database, out_png: Path | None = None, **kwargs: Any
-) -> dict[str, Any]:
-    """Precision/recall/F1 at the thresholds + PR curve PNG (see monitor.classify_train.evaluate_models)."""
-    from monitor.classify_train import evaluate_models as _evaluate
-
-    return _evaluate(cfg, db, out_png, **kwargs)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from monitor.collect.normalize import html_to_text
+from monitor.collect.sources.base import SourceRun, evidence_of, make_item
+from monitor.collect.sources.social import load_json, title_from
 from monitor.errors import FetchError
-from monitor.normalize import html_to_text
-from monitor.sources.base import SourceRun, evidence_of, make_item
-from monitor.sources.social import load_json, title_from
 from monitor.store.items import NewItem
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.collect.fetch import Fetcher
+from monitor.collect.sources import REGISTRY
+from monitor.collect.sources.base import SourceRun
 from monitor.config import Config
 from monitor.errors import MonitorError, NotFound
-from monitor.fetch import Fetcher
-from monitor.sources import REGISTRY
-from monitor.sources.base import SourceRun
 from monitor.store import collect as store
 from monitor.store.db import utcnow, write
 from monitor.store.items import NewItem, add_item

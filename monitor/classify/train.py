@@ -16,6 +16,7 @@ from classifiers.features import clip
 from classifiers.risk import KnownClaims
 from classifiers.train import Example, ModelBundle, load_seed, save_bundle, train_bundle, write_card
 from classifiers.vectorpack import pack_path, read_pack
+from monitor.classify.model import get_encoder, load_active, model_kind, topic_of
 from monitor.config import Config
 from monitor.errors import ModelError
 from monitor.store import scores as store
@@ -23,7 +24,7 @@ from monitor.store.embeddings import encode_cached, preload
 
 log = logging.getLogger(__name__)
 
-REPO_SEED = Path(__file__).resolve().parent.parent / "data" / "labelled"
+REPO_SEED = Path(__file__).resolve().parents[2] / "data" / "labelled"
 # Decisions on items whose id is a multiple of this are held out: the same ones every time, so two
 # models are always compared on the same examples.
 HOLD_OUT_EVERY = 5
@@ -111,8 +112,6 @@ def train_models(
     data_dir: Path | None = None,
 ) -> TrainReport:
     """Train from the labelled data + decisions; activate the new model unless it is worse on held-out decisions."""
-    from monitor.classify import get_encoder, load_active, model_kind, topic_of
-
     step = progress or (lambda _msg: None)
     if encoder is None:
         encoder, _ = get_encoder(cfg, db)
@@ -179,6 +178,23 @@ def train_models(
     return TrainReport(bundle.version, activate, msg, card)
 
 
+def ensure_model(cfg: Config, db: Any, encoder: Encoder) -> tuple[ModelBundle, bool]:
+    """The active model, training one from the seed data when none exists (a fresh install)."""
+    bundle = load_active(cfg, db, encoder)
+    if bundle is not None:
+        return bundle, False
+    log.warning(
+        "classifier: no trained model for encoder %s yet; training one from the seed data", encoder.model_id
+    )
+    report = train_models(cfg, db, encoder=encoder, force=True, cross_validate=False)
+    bundle = load_active(cfg, db, encoder)
+    if bundle is None:
+        raise ModelError(
+            f"training produced no usable model ({report.message}) — run `misinfo train` and read its output"
+        )
+    return bundle, True
+
+
 def cv_metrics(
     examples: Sequence[Example], vectors: Any, topic: Any, claims: Any, cfg: Config
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -198,8 +214,6 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Precision, recall and F1 at the thresholds (cross-validated on the labelled data, and the active
     model on held-out decisions) and a precision-recall curve PNG."""
-    from monitor.classify import ensure_model, get_encoder, topic_of
-
     step = progress or (lambda _msg: None)
     if encoder is None:
         encoder, _ = get_encoder(cfg, db)
@@ -249,8 +263,6 @@ def evaluate_models(
 
 def update_active_card(cfg: Config, db: Any, encoder: Encoder, extra: dict[str, Any]) -> None:
     """Merge evaluation figures into the active model's card (file and registry)."""
-    from monitor.classify import load_active, model_kind
-
     bundle = load_active(cfg, db, encoder)
     row = store.active_model(db, model_kind(encoder.model_id))
     if bundle is None or row is None:

@@ -16,8 +16,8 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.embed import Encoder
+from monitor.classify.encoder import shared_encoder
 from monitor.config import Config
-from monitor.encoder import shared_encoder
 from monitor.errors import ModelError
 from monitor.store import rebuttals as store
 from monitor.store.embeddings import encode_cached

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import lxml.html
 from lxml import etree
 
+from monitor.collect.normalize import html_to_text
+from monitor.collect.sources.base import SourceRun, evidence_of, make_item
+from monitor.collect.sources.social import title_from
 from monitor.errors import FetchError
-from monitor.normalize import html_to_text
-from monitor.sources.base import SourceRun, evidence_of, make_item
-from monitor.sources.social import title_from
 from monitor.store.items import NewItem
 
 MESSAGE = '//div[contains(concat(" ", normalize-space(@class), " "), " tgme_widget_message ")][@data-post]'

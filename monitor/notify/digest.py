@@ -1,6 +1,7 @@
 """Daily digest and surge alerts by email, each message delivered at most once.
 
-Rendering lives in digest_content (strings, templates), delivery and the ledger protocol in delivery.
+Rendering lives in monitor.notify.content (strings, templates), delivery and the ledger protocol in
+monitor.notify.delivery.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from monitor import mailer
 from monitor.config import Config, Recipient
-from monitor.delivery import (
+from monitor.errors import UsageError
+from monitor.notify import mailer
+from monitor.notify.content import Window, digest_context, render, surge_context
+from monitor.notify.delivery import (
     CRASH_HOOK_ENV,
     SendResult,
     deliver_once,
@@ -25,8 +28,6 @@ from monitor.delivery import (
     retry_failed,
     write_files,
 )
-from monitor.digest_content import Window, digest_context, render, surge_context
-from monitor.errors import UsageError
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 

@@ -1,0 +1,66 @@
+"""The model registry side of classification: the shared encoder, the topic, the active model bundle.
+
+Both scoring (monitor.classify.score) and training (monitor.classify.train) import this module; it imports
+neither, so the arrows run one way: model <- train <- score.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from classifiers.embed import Encoder
+from classifiers.relevance import Topic
+from classifiers.train import ModelBundle, load_bundle
+from monitor.classify.encoder import shared_encoder
+from monitor.config import Config
+from monitor.store import scores as store
+from monitor.store.embeddings import encode_cached
+
+log = logging.getLogger(__name__)
+
+
+def model_kind(encoder_id: str) -> str:
+    """Models are registered per encoder: features of two encoders never mix."""
+    return f"classifier:{encoder_id}"
+
+
+def get_encoder(cfg: Config, db: sqlite_utils.Database) -> tuple[Encoder, str | None]:
+    """The process's shared encoder (see monitor.classify.encoder), with the status row updated."""
+    encoder, warning = shared_encoder(cfg)
+    if warning:
+        log.warning("classifier: %s", warning)
+    store.record_model_load(db, cfg.classifier.model, encoder.model_id, warning)
+    return encoder, warning
+
+
+def topic_of(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> Topic:
+    """The configured topic descriptions (all languages) with their vectors, and keywords."""
+    texts = [t for texts in cfg.topic.descriptions.values() for t in texts if t.strip()]
+    vecs = (
+        encode_cached(db, encoder, texts, cfg.classifier.batch_size)
+        if texts
+        else np.zeros((0, 0), np.float32)
+    )
+    return Topic(texts, vecs, list(cfg.topic.keywords))
+
+
+def load_active(cfg: Config, db: sqlite_utils.Database, encoder: Encoder) -> ModelBundle | None:
+    """The active model for this encoder, or None if there is none (or its files are gone)."""
+    row = store.active_model(db, model_kind(encoder.model_id))
+    if row is None:
+        return None
+    try:
+        return load_bundle(Path(row["path"]))
+    except (OSError, ValueError, EOFError, ImportError, AttributeError, pickle.UnpicklingError) as exc:
+        log.warning(
+            "classifier: model %s at %s cannot be loaded (%s); training a new one",
+            row["version"],
+            row["path"],
+            exc,
+        )
+        return None

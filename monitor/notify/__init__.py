@@ -1,0 +1,1 @@
+"""Notify stage: the daily digest and surge alerts, rendered and delivered exactly once by SMTP."""
