@@ -26,13 +26,13 @@ import yaml
 
 from bench._record import record
 from classifiers.embed import BUNDLED, SentenceEncoder
+from monitor.classify.encoder import encode_cached
 from monitor.config import load_config
 from monitor.library.io import import_file
 from monitor.match.suggest import build_matcher, run_match
 from monitor.store import connect
 from monitor.store import rebuttals as store
 from monitor.store.db import utcnow, write
-from monitor.store.embeddings import encode_cached
 from monitor.store.items import NewItem, add_item
 from monitor.store.users import create_user, get_user
 from rebuttals.library import parse_file

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
+from monitor.review.roles import ROLE_NAMES
 
 DEFAULT_CONFIG = "config.yaml"
 ENV_CONFIG = "MISINFO_CONFIG"
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 BUNDLED_FALLBACK = "bundled:all-MiniLM-L6-v2"
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # the one place this default lives; stages get it from the config
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,6 +51,24 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"'{value}' is not a time zone: use an IANA name such as {DEFAULT_TIMEZONE}"
+        ) from None
+    return value
+
+
+# Every time-zone key (sources[].timezone, digest.timezone, web.timezone) is this type: an IANA name.
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A config key that still works but has moved; the message names the new key."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -51,25 +81,14 @@ class SourceBase(Strict):
     url: str = Field(description="Feed, API or start URL (http or https).")
     interval: float = Field(default=900.0, description="How often to collect, e.g. 30s, 15m, 1h.")
     enabled: bool = Field(default=True, description="false keeps the source configured but never collected.")
-    timezone: str = Field(
-        default="Asia/Ho_Chi_Minh", description="Time zone assumed for published times that carry none."
+    timezone: TimeZone = Field(
+        default=DEFAULT_TIMEZONE, description="Time zone assumed for published times that carry none."
     )
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> float:
         return parse_duration(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _source_tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh"
-            ) from None
-        return value
 
     @field_validator("url")
     @classmethod
@@ -170,13 +189,6 @@ class Thresholds(Strict):
     risk: float = Field(
         default=0.5, ge=0, le=1, description="Flag only items at least this likely to be false."
     )
-    suggestion: float = Field(
-        default=0.35,
-        ge=0,
-        le=1,
-        description="Show a rebuttal suggestion from this score; an on-topic item whose best approved claim "
-        "reaches it is flagged as restating that claim.",
-    )
     library_min_model_risk: float = Field(
         default=0.1,
         ge=0,
@@ -209,7 +221,6 @@ class ClassifierConfig(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     batch_size: int = Field(default=32, ge=1, description="Texts encoded per batch.")
     threads: int = Field(default=0, ge=0, description="Torch CPU threads (0: let torch decide).")
-    top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
     rescore_days: int = Field(
         default=7,
         ge=0,
@@ -222,15 +233,70 @@ class ClassifierConfig(Strict):
     )
 
 
+class MatchConfig(Strict):
+    top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
+    suggestion: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Show a rebuttal suggestion from this score; an on-topic item whose best approved claim "
+        "reaches it is flagged as restating that claim.",
+    )
+
+
+# Keys that moved to match: (old path, new key); still read for one release, with a warning.
+MOVED_KEYS: list[tuple[tuple[str, ...], str]] = [
+    (("classifier", "top_k"), "top_k"),
+    (("classifier", "thresholds", "suggestion"), "suggestion"),
+]
+
+
+def _move_deprecated_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the raw config with classifier.top_k / classifier.thresholds.suggestion moved to match:,
+    warning for each one found."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    if isinstance(data.get("classifier"), dict) and isinstance(data["classifier"].get("thresholds"), dict):
+        data["classifier"]["thresholds"] = dict(data["classifier"]["thresholds"])
+    for path, new in MOVED_KEYS:
+        parent: Any = data
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or path[-1] not in parent:
+            continue
+        old_key, new_key = ".".join(path), f"match.{new}"
+        match = data.get("match")
+        if match is None:
+            match = data["match"] = {}
+        if not isinstance(match, dict):
+            continue  # match: is not a mapping; its own validation reports that
+        if new in match:
+            raise ValueError(f"{old_key} moved to {new_key}, which is also set — remove {old_key}")
+        match[new] = parent.pop(path[-1])
+        warnings.warn(
+            f"config key {old_key} is deprecated: write it as {new_key} (the old key is read for one more release)",
+            ConfigDeprecationWarning,
+            stacklevel=2,
+        )
+    return data
+
+
 # --- digest, mail, web -----------------------------------------------------------------------------
 
 
 class Recipient(Strict):
     email: str = Field(description="Address the digest is sent to.")
-    role: Literal["analyst", "coordinator", "approver", "admin", "manager"] = Field(
-        default="coordinator", description="Decides what the digest contains."
+    role: str = Field(
+        default="coordinator",
+        description="A user role (analyst, coordinator, approver, admin, manager): decides what the digest contains.",
     )
     language: Literal["vi", "en"] = Field(default="vi", description="Language of the digest.")
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in ROLE_NAMES:
+            raise ValueError(f"'{value}' is not a role: use one of {', '.join(ROLE_NAMES)}")
+        return value
 
     @field_validator("email")
     @classmethod
@@ -242,8 +308,8 @@ class Recipient(Strict):
 
 class DigestConfig(Strict):
     time: str = Field(default="07:30", description="Local time the daily digest is sent, HH:MM.")
-    timezone: str = Field(
-        default="Asia/Ho_Chi_Minh", description="Time zone for the digest time and periods."
+    timezone: TimeZone = Field(
+        default=DEFAULT_TIMEZONE, description="Time zone for the digest time and periods."
     )
     recipients: list[Recipient] = Field(default_factory=list)
     top_items: int = Field(default=10, ge=1, description="Flagged items listed in each digest.")
@@ -262,17 +328,6 @@ class DigestConfig(Strict):
             dtime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"'{value}' is not a time: write HH:MM, e.g. 07:30") from None
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"'{value}' is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh"
-            ) from None
         return value
 
 
@@ -310,7 +365,7 @@ class WebConfig(Strict):
         default="MISINFO_SECRET_KEY", description="Environment variable holding the session signing key."
     )
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set true behind HTTPS).")
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Time zone used to show times.")
+    timezone: TimeZone = Field(default=DEFAULT_TIMEZONE, description="Time zone used to show times.")
     default_language: Literal["vi", "en"] = Field(
         default="vi", description="Interface language for new users."
     )
@@ -323,12 +378,18 @@ class Config(Strict):
     collect: CollectConfig = Field(default_factory=CollectConfig)
     topic: TopicConfig = Field(default_factory=TopicConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    match: MatchConfig = Field(default_factory=MatchConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     web: WebConfig = Field(default_factory=WebConfig)
 
     # Where the file was loaded from; relative paths in the config are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        return _move_deprecated_keys(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Config:

@@ -2,7 +2,11 @@
 
 Jobs are stored by reference ("monitor.scheduler:collect_job"): keep these function names and this module
 path (COLLECT_JOB, DIGEST_JOB, SURGE_JOB), or a job store written by an older version cannot load its
-jobs; sync_jobs re-adds at start-up any stored job whose reference is not the current one.
+jobs; sync_jobs re-adds at start-up any stored job whose reference or args are not the current ones.
+
+The config is loaded once per process and handed down: start() keeps the Config object it is given in a
+process-wide holder the jobs read (jobs run in this process's thread pool), and `misinfo run` gives that
+same object to the web app. Jobs never re-read the file: a changed config takes effect on restart.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import pipeline
-from monitor.config import Config, load_config
+from monitor.config import Config
+from monitor.errors import ConfigError
 from monitor.store import connect
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,27 @@ COLLECT_PREFIX = "collect:"
 COLLECT_JOB = "monitor.scheduler:collect_job"
 DIGEST_JOB = "monitor.scheduler:digest_job"
 SURGE_JOB = "monitor.scheduler:surge_job"
+
+
+_config: Config | None = None  # the process's config, set by start() (or use_config) before any job runs
+_config_lock = threading.Lock()
+
+
+def use_config(cfg: Config) -> None:
+    """Make `cfg` the config every job of this process runs with."""
+    global _config
+    with _config_lock:
+        _config = cfg
+
+
+def current_config() -> Config:
+    """The config the jobs run with (set at start-up)."""
+    with _config_lock:
+        if _config is None:
+            raise ConfigError(
+                "the scheduler's jobs ran before start-up handed them a config — call start(cfg)"
+            )
+        return _config
 
 
 def jobstore_path(cfg: Config) -> Path:
@@ -49,9 +75,9 @@ def _run_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
         return None
 
 
-def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
+def collect_job(source_name: str) -> dict[str, Any] | None:
     """Collect one source (respecting its back-off and the cross-process lease), then classify and match."""
-    cfg = load_config(config_path)
+    cfg = current_config()
     db = connect(cfg.database_path)
     try:
         # force=False: a source backing off after failures waits; the lease inside run_collect keeps a
@@ -65,9 +91,9 @@ def collect_job(config_path: str, source_name: str) -> dict[str, Any] | None:
         db.conn.close()
 
 
-def digest_job(config_path: str) -> Any:
+def digest_job() -> Any:
     """Send the daily digest (the digest module makes sending exactly-once)."""
-    cfg = load_config(config_path)
+    cfg = current_config()
     db = connect(cfg.database_path)
     try:
         return _run_stage("digest", cfg, db, send=True)
@@ -75,9 +101,9 @@ def digest_job(config_path: str) -> Any:
         db.conn.close()
 
 
-def surge_job(config_path: str) -> Any:
+def surge_job() -> Any:
     """Check for narrative surges."""
-    cfg = load_config(config_path)
+    cfg = current_config()
     db = connect(cfg.database_path)
     try:
         return _run_stage("surge", cfg, db)
@@ -97,13 +123,12 @@ def build_scheduler(cfg: Config, max_workers: int = 4) -> BackgroundScheduler:
     )
 
 
-def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> dict[str, str]:
+def sync_jobs(scheduler: BackgroundScheduler, cfg: Config) -> dict[str, str]:
     """Make the stored jobs match the config: one interval job per enabled source, digest and surge jobs.
 
     A job whose trigger is unchanged keeps its stored next run time, so a restart does not reset
     the schedule; changed or new jobs run soon. Returns job id -> 'kept' | 'added' | 'removed'.
     """
-    config_path = str(Path(config_path).resolve())
     changes: dict[str, str] = {}
     wanted: set[str] = set()
     soon = datetime.now(UTC) + timedelta(seconds=5)
@@ -112,7 +137,7 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
             continue
         job_id = COLLECT_PREFIX + src.name
         wanted.add(job_id)
-        args = [config_path, src.name]
+        args = [src.name]
         existing = scheduler.get_job(job_id)
         if (
             existing is not None
@@ -140,7 +165,7 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
     scheduler.add_job(
         DIGEST_JOB,
         CronTrigger(hour=hour, minute=minute, timezone=cfg.digest.timezone),
-        args=[config_path],
+        args=[],
         id="digest",
         name="daily digest",
         replace_existing=True,
@@ -149,7 +174,7 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
     scheduler.add_job(
         SURGE_JOB,
         IntervalTrigger(hours=1, timezone=UTC),
-        args=[config_path],
+        args=[],
         id="surge",
         name="surge alerts",
         replace_existing=True,
@@ -163,18 +188,21 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config, config_path: str) -> 
     return changes
 
 
-def start(cfg: Config, config_path: str) -> BackgroundScheduler:
-    """Start the scheduler with jobs synced to the config."""
+def start(cfg: Config) -> BackgroundScheduler:
+    """Start the scheduler with jobs synced to the config; its jobs run with this same Config object."""
+    use_config(cfg)
     scheduler = build_scheduler(cfg)
     scheduler.start(paused=True)  # the job store is only readable once started; run nothing until synced
-    changes = sync_jobs(scheduler, cfg, config_path)
+    changes = sync_jobs(scheduler, cfg)
     scheduler.resume()
     log.info("scheduler started: %s", ", ".join(f"{k} {v}" for k, v in sorted(changes.items())) or "no jobs")
     return scheduler
 
 
-def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str], None] = print) -> None:
-    """Scheduler in the background, web app (unless web=False) in the foreground; stop on SIGTERM/Ctrl-C."""
+def serve(cfg: Config, web: bool = True, echo: Callable[[str], None] = print) -> None:
+    """Scheduler in the background, web app (unless web=False) in the foreground; stop on SIGTERM/Ctrl-C.
+
+    Both get the one Config object loaded at start-up."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -185,7 +213,7 @@ def serve(cfg: Config, config_path: str, web: bool = True, echo: Callable[[str],
     # found: ours, which only sets the event, so the scheduler below still shuts down cleanly.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    scheduler = start(cfg, config_path)
+    scheduler = start(cfg)
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
         if web:

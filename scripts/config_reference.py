@@ -17,8 +17,10 @@ SECTIONS = {
     "sources.kind": "Connector: rss, press, mastodon, bluesky, reddit, telegram or youtube.",
     "collect": "Politeness and safety limits for every fetch.",
     "topic": "What the monitored topic is (used by the relevance classifier).",
-    "classifier": "Encoder, thresholds and matching.",
+    "classifier": "Encoder and detection thresholds.",
     "classifier.thresholds": "Scores from 0 to 1.",
+    "match": "Rebuttal suggestions for flagged items (`classifier.top_k` and `classifier.thresholds.suggestion` "
+    "still work for one release, with a warning naming the new key).",
     "digest": "Daily digest and surge alerts.",
     "digest.recipients": "List of `{email, role, language}`.",
     "smtp": "Outgoing mail server.",

@@ -1,4 +1,4 @@
-"""Shared set-up for the Playwright tests: Debian's chromium, its flags, the screenshot folder."""
+"""Shared set-up for the Playwright tests: Debian's chromium (required under CI=true), its flags, screenshots."""
 
 from __future__ import annotations
 
@@ -22,17 +22,31 @@ ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian chromium is not installed: apt-get install -y chromium"
-)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium; without it the test skips locally and fails under CI=true (tests.conftest.require)."""
+    from tests.conftest import require
+
+    require(
+        CHROMIUM.exists(),
+        f"Debian chromium ({CHROMIUM})",
+        "apt-get install -y chromium (.ci/run installs it)",
+    )
+    return CHROMIUM
+
+
+# Mark a browser test module with this: the check runs first (session scope), before any module set-up.
+needs_chromium = pytest.mark.usefixtures("chromium")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: Path) -> Iterator[Any]:
     """One chromium per test module."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        b = pw.chromium.launch(executable_path=str(chromium), args=ARGS)
         yield b
         b.close()

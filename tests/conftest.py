@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from monitor.cli import cli
-from tests.browser_helpers import browser  # noqa: F401  (the Playwright fixture, shared)
+from tests.browser_helpers import browser, chromium  # noqa: F401  (the Playwright fixtures, shared)
 from tests.fakes import HashingEncoder
 from tests.httpserver import FixtureServer
 
@@ -24,6 +24,36 @@ os.environ.setdefault("MISINFO_SECRET_KEY", "test-secret-key-not-for-production"
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 BENCHMARKS = SHARED / "benchmarks"
+
+
+def in_ci() -> bool:
+    """True when the CI environment variable says so (CI=true, as CI services and .ci/run set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(available: bool, what: str, install: str) -> None:
+    """The one place a test gives up for a missing data set or service: skip locally, FAIL under CI=true.
+
+    `what` names what is missing, `install` says how to get it; both appear in the message.
+    """
+    if available:
+        return
+    message = f"{what} is missing: {install}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: this test must run in CI, it may not skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def require_benchmark(name: str) -> Path:
+    """The public benchmark folder ../shared/benchmarks/<name>; skip (locally) or fail (CI) when absent."""
+    path = BENCHMARKS / name
+    require(
+        path.is_dir(),
+        f"benchmark data {path}",
+        f"put the public data set '{name}' at {path} (the shared benchmarks folder sits beside the repo;"
+        " see its README.md)",
+    )
+    return path
 
 
 def base_config(tmp_path: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Helpers for the digest tests: seed data through monitor/store, a real aiosmtpd server on 127.0.0.1."""
+"""Helpers for the digest tests: seed data through tests.builders and monitor/store, a real aiosmtpd server."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import sqlite_utils
 import yaml
 from aiosmtpd.controller import Controller
 
-from monitor.store.db import to_db_time, write
+from monitor.store.db import to_db_time
 from monitor.store.items import NewItem, add_item
+from tests import builders
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 08:00 in Ho Chi Minh City
@@ -134,45 +135,25 @@ def _t(delta: timedelta) -> str:
 def seed(db: sqlite_utils.Database) -> dict[str, Any]:
     """A day of activity ending at NOW: flags, decisions, narratives, suggestions, assignments, a failing source."""
     ids: dict[str, Any] = {}
-    with write(db):
-        now = _t(timedelta(0))
-        db.execute(
-            "INSERT INTO sources (name, kind, url, created_at, updated_at) VALUES (?, 'rss', ?, ?, ?)",
-            ["tin-nhanh", "http://127.0.0.1:9/feed.xml", now, now],
-        )
-        db.execute(
-            "INSERT INTO sources (name, kind, url, created_at, updated_at, last_error, last_error_at,"
-            " consecutive_failures) VALUES (?, 'rss', ?, ?, ?, ?, ?, 4)",
-            [
-                "nguon-hong",
-                "http://127.0.0.1:9/broken.xml",
-                now,
-                now,
-                "HTTP 503 from feed",
-                _t(-timedelta(hours=2)),
-            ],
-        )
-        db.execute(
-            "INSERT INTO users (username, role, created_at, updated_at) VALUES ('lan', 'analyst', ?, ?)",
-            [now, now],
-        )
-        for key, title, answer in (
-            ("cccd-merger", "CCCD vẫn còn giá trị sau sáp nhập", "Không phải làm lại căn cước gắn chip."),
-            ("vneid-bank", "VNeID cannot touch bank accounts", "The app has no access to bank balances."),
-        ):
-            cur = db.execute(
-                "INSERT INTO rebuttals (key, title, short_answer, status, created_at, updated_at, url)"
-                " VALUES (?, ?, ?, 'approved', ?, ?, 'https://example.gov.vn/r')",
-                [key, title, answer, now, now],
-            )
-            rid = int(cur.lastrowid or 0)
-            ids[key] = rid
-            ncur = db.execute(
-                "INSERT INTO narratives (name, rebuttal_id, created_at) VALUES (?, ?, ?)",
-                [f"Narrative {key}", rid, now],
-            )
-            ids[f"n-{key}"] = int(ncur.lastrowid or 0)
-    src = int(db.execute("SELECT id FROM sources WHERE name = 'tin-nhanh'").fetchone()[0])
+    now = _t(timedelta(0))
+    src = builders.add_source(db, "tin-nhanh", "http://127.0.0.1:9/feed.xml", at=now)
+    builders.add_source(
+        db,
+        "nguon-hong",
+        "http://127.0.0.1:9/broken.xml",
+        at=now,
+        last_error="HTTP 503 from feed",
+        last_error_at=_t(-timedelta(hours=2)),
+        consecutive_failures=4,
+    )
+    user = builders.add_user(db, "lan", "analyst", at=now)
+    for key, title, answer in (
+        ("cccd-merger", "CCCD vẫn còn giá trị sau sáp nhập", "Không phải làm lại căn cước gắn chip."),
+        ("vneid-bank", "VNeID cannot touch bank accounts", "The app has no access to bank balances."),
+    ):
+        rid = builders.add_approved_rebuttal(db, key, title, answer, at=now, url="https://example.gov.vn/r")
+        ids[key] = rid
+        ids[f"n-{key}"] = builders.add_narrative(db, f"Narrative {key}", rid, at=now)
     flagged: list[int] = []
     titles = [
         HOSTILE,
@@ -196,31 +177,35 @@ def seed(db: sqlite_utils.Database) -> dict[str, Any]:
         if n < 3:
             flagged.append(item_id)
     ids["items"] = flagged
-    with write(db):
-        states = ["new", "linked", "dismissed"]
-        narratives = [ids["n-cccd-merger"], ids["n-cccd-merger"], ids["n-vneid-bank"]]
-        for n, item_id in enumerate(flagged):
-            at = _t(-timedelta(hours=2 + n))
-            db.execute(
-                "INSERT INTO flags (item_id, state, relevance, risk, narrative_id, flagged_at, updated_at, handled_at)"
-                " VALUES (?, ?, 0.9, ?, ?, ?, ?, ?)",
-                [item_id, states[n], 0.95 - n * 0.1, narratives[n], at, at, None if n == 0 else at],
-            )
-        db.execute(
-            "INSERT INTO suggestions (item_id, rebuttal_id, rank, score, computed_at) VALUES (?, ?, 1, 0.8, ?)",
-            [flagged[0], ids["cccd-merger"], now],
+    states = ["new", "linked", "dismissed"]
+    narratives = [ids["n-cccd-merger"], ids["n-cccd-merger"], ids["n-vneid-bank"]]
+    for n, item_id in enumerate(flagged):
+        at = _t(-timedelta(hours=2 + n))
+        builders.add_flag(
+            db,
+            item_id,
+            state=states[n],
+            risk=0.95 - n * 0.1,
+            narrative_id=narratives[n],
+            flagged_at=at,
+            handled_at=None if n == 0 else at,
         )
-        user = int(db.execute("SELECT id FROM users WHERE username = 'lan'").fetchone()[0])
-        for due, note in (
-            (-timedelta(hours=5), "overdue"),
-            (timedelta(hours=6), "soon"),
-            (timedelta(days=9), "later"),
-        ):
-            db.execute(
-                "INSERT INTO assignments (item_id, rebuttal_id, channel, assignee_id, due_at, note, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [flagged[0], ids["cccd-merger"], f"fanpage-{note}", user, _t(due), note, now, now],
-            )
+    builders.add_suggestion(db, flagged[0], ids["cccd-merger"], 0.8, at=now)
+    for due, note in (
+        (-timedelta(hours=5), "overdue"),
+        (timedelta(hours=6), "soon"),
+        (timedelta(days=9), "later"),
+    ):
+        builders.add_assignment(
+            db,
+            item_id=flagged[0],
+            rebuttal_id=ids["cccd-merger"],
+            channel=f"fanpage-{note}",
+            assignee_id=user,
+            due_at=_t(due),
+            note=note,
+            created_at=now,
+        )
     return ids
 
 
@@ -230,10 +215,6 @@ def add_flags(db: sqlite_utils.Database, narrative_id: int, count: int, at: date
         item_id, _ = add_item(
             db, NewItem(title=f"{tag} tin số {n}", text=f"{tag} {n}", fetched_at=to_db_time(at))
         )
-        when = to_db_time(at - timedelta(minutes=1 + n))
-        with write(db):
-            db.execute(
-                "INSERT INTO flags (item_id, relevance, risk, narrative_id, flagged_at, updated_at)"
-                " VALUES (?, 0.9, 0.8, ?, ?, ?)",
-                [item_id, narrative_id, when, when],
-            )
+        builders.add_flag(
+            db, item_id, narrative_id=narrative_id, flagged_at=to_db_time(at - timedelta(minutes=1 + n))
+        )

@@ -16,8 +16,9 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from monitor.config import DEFAULT_TIMEZONE
+from monitor.review.assignments import create_assignment
 from monitor.store import users as store_users
-from monitor.store.assignments import create_assignment
 from monitor.store.users import get_user
 from tests.web_helpers import WebEnv, make_web_env, seed_flag, seed_rebuttal
 
@@ -158,7 +159,7 @@ def seed_basics(env: WebEnv) -> Seeded:
 
 
 def make_assignment(env: WebEnv, seeded: Seeded, assignee: str = "analyst", **fields: Any) -> int:
-    """Create an assignment through the store as the coordinator."""
+    """Create an assignment through the review stage as the coordinator."""
     db = env.db()
     try:
         coordinator = get_user(db, "coordinator")
@@ -170,6 +171,6 @@ def make_assignment(env: WebEnv, seeded: Seeded, assignee: str = "analyst", **fi
             "assignee": assignee,
             **fields,
         }
-        return create_assignment(db, data, coordinator)
+        return create_assignment(db, data, coordinator, tz=DEFAULT_TIMEZONE)
     finally:
         db.conn.close()

@@ -6,10 +6,11 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.store import rebuttals as store
-from monitor.store.db import utcnow, write
+from monitor.review import library as review
+from monitor.store.db import utcnow
 from monitor.store.items import NewItem, add_item
 from monitor.store.users import create_user, get_user
+from tests.builders import add_flag
 
 
 def users(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
@@ -46,18 +47,13 @@ CASH = {
 def approved(db: sqlite_utils.Database, fields: dict[str, Any]) -> int:
     """Create and approve a rebuttal; return its id."""
     u = users(db)
-    rid = store.create_rebuttal(db, fields, u["coordinator"])
-    store.approve_rebuttal(db, rid, u["approver"])
+    rid = review.create_rebuttal(db, fields, u["coordinator"])
+    review.approve_rebuttal(db, rid, u["approver"])
     return rid
 
 
 def flagged_item(db: sqlite_utils.Database, title: str, text: str) -> int:
     """An item with a flag row (the classifier's job in production)."""
     item_id, _ = add_item(db, NewItem(title=title, text=text, url=f"https://news.example/{abs(hash(text))}"))
-    now = utcnow()
-    with write(db):
-        db.execute(
-            "INSERT INTO flags (item_id, state, relevance, risk, flagged_at, updated_at) VALUES (?, 'new', 0.9, 0.9, ?, ?)",
-            [item_id, now, now],
-        )
+    add_flag(db, item_id, flagged_at=utcnow(), risk=0.9, relevance=0.9)
     return item_id

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "import_graph.py"
 # What the store may import from the project: itself, the errors and the text helpers.
@@ -51,10 +49,29 @@ def test_the_cycle_finder_finds_cycles_and_package_arrows(tmp_path: Path) -> Non
     assert found == {("pkg.a", "pkg.b"), ("pkg.c", "pkg.sub", "pkg.sub.inner")}
 
 
-@pytest.mark.xfail(strict=True, reason="phase 2")
 def test_store_imports_nothing_above_it() -> None:
     reaching_up = _import_graph().outside_imports("monitor.store", STORE_ALLOWED)
     assert reaching_up == {}, "\n".join(f"{m}: {', '.join(t)}" for m, t in sorted(reaching_up.items()))
+
+
+def test_the_json_api_imports_no_html_route_module() -> None:
+    """The JSON API and the HTML pages share a review service, not each other."""
+    graph = _import_graph().build_graph("monitor", REPO)
+    routes = sorted(t for t in graph["monitor.web.api"] if t.startswith("monitor.web.routes_"))
+    assert not routes, f"monitor/web/api.py imports {routes}: move what it needs into the review service"
+
+
+def test_the_default_time_zone_is_named_only_in_the_config() -> None:
+    """Stages get the time zone from the config (config.TimeZone keys); only config.py names a default."""
+    named = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in sorted((REPO / "monitor").rglob("*"))
+        if p.suffix in {".py", ".html", ".txt", ".js", ".json", ".yaml", ".po"}
+        and p != REPO / "monitor" / "config.py"
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "Asia/Ho_Chi_Minh" in line
+    ]
+    assert not named, f"pass the time zone from the config instead of naming it: {named}"
 
 
 def _function_level_monitor_imports() -> list[tuple[Path, int, str]]:

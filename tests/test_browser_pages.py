@@ -19,8 +19,16 @@ import pytest
 
 from monitor.store.db import to_db_time
 from monitor.store.items import NewItem, add_item
+from tests import builders
 from tests.browser_helpers import SHOTS, needs_chromium
-from tests.pages_helpers import fast_passwords, free_port, make_assignment, pages_env, seed_basics
+from tests.pages_helpers import (
+    fast_passwords,
+    free_port,
+    make_assignment,
+    narrative_of,
+    pages_env,
+    seed_basics,
+)
 from tests.web_helpers import PASSWORD, WebEnv, seed_flag, seed_rebuttal, seed_suggestion
 
 SCRIPT = "<script>alert(1)</script>"
@@ -114,17 +122,12 @@ def _seed(env: WebEnv) -> dict[str, int]:
 
 def _seed_history(env: WebEnv, rebuttals: list[int]) -> None:
     """Two weeks of already-handled items so the report charts and response times have something to show."""
-    from monitor.store.db import write
-
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     sources = ["bao-dien-tu", "trang-mxh-congkhai", "kenh-video"]
     db = env.db()
     try:
-        admin = db.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()[0]
-        narratives = {
-            r: db.execute("SELECT id FROM narratives WHERE rebuttal_id = ?", [r]).fetchone()[0]
-            for r in rebuttals
-        }
+        admin = builders.user_id(db, "admin")
+        narratives = {r: narrative_of(db, r) for r in rebuttals}
         n = 0
         for day in range(14, 0, -1):
             for k in range(2 + (day * 5) % 7):
@@ -142,27 +145,27 @@ def _seed_history(env: WebEnv, rebuttals: list[int]) -> None:
                     narrative_id=narratives[rid],
                     risk=0.6,
                 )
-                with write(db):
-                    if n % 4 == 3:
-                        db.execute(
-                            "UPDATE flags SET state = 'dismissed', dismiss_reason = 'accurate' WHERE item_id = ?",
-                            [item],
-                        )
-                        continue
-                    linked = seen + timedelta(hours=1 + (n * 7) % 20)
-                    db.execute(
-                        "INSERT INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, 0.8, ?)",
-                        [item, rid, admin, to_db_time(linked)],
+                if n % 4 == 3:
+                    builders.mark_dismissed(db, item, "accurate")
+                    continue
+                linked = seen + timedelta(hours=1 + (n * 7) % 20)
+                builders.mark_linked(db, item, rid, admin, at=to_db_time(linked), score=0.8)
+                if n % 3 == 0:
+                    published = to_db_time(linked + timedelta(hours=6 + n % 30))
+                    builders.add_assignment(
+                        db,
+                        item_id=item,
+                        rebuttal_id=rid,
+                        channel="fanpage",
+                        assignee_id=admin,
+                        due_at=published,
+                        status="published",
+                        published_url="https://example.gov.vn/p",
+                        published_at=published,
+                        created_by=admin,
+                        created_at=to_db_time(linked),
+                        updated_at=published,
                     )
-                    db.execute("UPDATE flags SET state = 'linked' WHERE item_id = ?", [item])
-                    if n % 3 == 0:
-                        published = to_db_time(linked + timedelta(hours=6 + n % 30))
-                        db.execute(
-                            "INSERT INTO assignments (item_id, rebuttal_id, channel, assignee_id, due_at, status,"
-                            " published_url, published_at, created_by, created_at, updated_at)"
-                            " VALUES (?, ?, 'fanpage', ?, ?, 'published', 'https://example.gov.vn/p', ?, ?, ?, ?)",
-                            [item, rid, admin, published, published, admin, to_db_time(linked), published],
-                        )
     finally:
         db.conn.close()
 

@@ -14,7 +14,7 @@ import pytest
 
 from classifiers.embed import BUNDLED, SentenceEncoder
 from classifiers.evaluate import benchmark, cached_encode
-from tests.conftest import BENCHMARKS, REPO
+from tests.conftest import BENCHMARKS, REPO, require_benchmark
 
 DATA = BENCHMARKS / "constraint-2021-covid-en"
 SHA256 = {
@@ -35,8 +35,7 @@ def read(name: str) -> tuple[list[str], list[int]]:
 
 @pytest.mark.slow
 def test_constraint_weighted_f1_holds_the_floor() -> None:
-    if not DATA.is_dir():
-        pytest.skip(f"benchmark data not found at {DATA} (the shared benchmarks folder sits beside the repo)")
+    require_benchmark(DATA.name)
     for name, expected in SHA256.items():
         digest = hashlib.sha256((DATA / name).read_bytes()).hexdigest()
         assert digest == expected, (

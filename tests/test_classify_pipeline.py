@@ -18,6 +18,7 @@ from monitor.config import Config, load_config
 from monitor.store import connect, write
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
+from tests.builders import add_approved_rebuttal, add_claim, add_narrative, put_in_cluster
 from tests.fakes import HashingEncoder
 
 TOPIC = {
@@ -83,17 +84,10 @@ def approve_claim(db: sqlite_utils.Database, key: str, claim: str) -> tuple[int,
     """An approved rebuttal with one claim and its narrative; returns (rebuttal_id, narrative_id)."""
     now = "2026-11-26T00:00:00+00:00"
     with write(db):
-        rid = db.execute(
-            "INSERT INTO rebuttals (key, title, status, created_at, updated_at) VALUES (?, ?, 'approved', ?, ?)",
-            [key, f"Rebuttal {key}", now, now],
-        ).lastrowid
-        db.execute(
-            "INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, 'vi')", [rid, claim]
-        )
-        nid = db.execute(
-            "INSERT INTO narratives (name, rebuttal_id, created_at) VALUES (?, ?, ?)", [key, rid, now]
-        ).lastrowid
-    return int(rid or 0), int(nid or 0)
+        rid = add_approved_rebuttal(db, key, f"Rebuttal {key}", "", at=now)
+        add_claim(db, rid, claim)
+        nid = add_narrative(db, key, rid, at=now)
+    return rid, nid
 
 
 def test_fresh_install_trains_then_flags_false_on_topic_items(
@@ -158,8 +152,7 @@ def test_only_cluster_representatives_are_flagged(
     install_seed_model(cfg, cdb, fake_encoder)
     rep = add(cdb, FALSE_VI)
     dup = add(cdb, FALSE_VI + " Chia sẻ gấp!!!")
-    with write(cdb):
-        cdb.execute("UPDATE items SET cluster_id = ? WHERE id IN (?, ?)", [rep, rep, dup])
+    put_in_cluster(cdb, rep, rep, dup)
     report = run_classify(cfg, cdb, encoder=fake_encoder)
     assert report.scored == 2 and report.flagged == 1
     assert store.flag_for(cdb, rep) is not None and store.flag_for(cdb, dup) is None

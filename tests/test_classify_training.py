@@ -19,9 +19,10 @@ from monitor.classify.score import run_classify
 from monitor.classify.train import REPO_SEED, decision_examples, split_decisions, train_models
 from monitor.config import Config, load_config
 from monitor.errors import ModelError
-from monitor.store import connect, write
+from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
+from tests.builders import add_decided_flag
 from tests.fakes import HashingEncoder
 
 
@@ -40,12 +41,7 @@ def cdb(cfg: Config) -> Any:
 def decide(db: Any, text: str, state: str, reason: str | None = None) -> int:
     """An item with a flag already decided by an analyst."""
     item_id, _ = add_item(db, NewItem(title="", text=text))
-    with write(db):
-        db.execute(
-            "INSERT INTO flags (item_id, state, relevance, risk, flagged_at, updated_at, dismiss_reason)"
-            " VALUES (?, ?, 0.9, 0.9, '2026-11-01T00:00:00+00:00', '2026-11-01T00:00:00+00:00', ?)",
-            [item_id, state, reason],
-        )
+    add_decided_flag(db, item_id, state, reason, at="2026-11-01T00:00:00+00:00")
     return int(item_id)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.collect.fetch import Fetcher, clear_caches
 from monitor.collect.normalize import canonical_url, detect_lang, html_to_text, parse_time
-from monitor.config import CollectConfig
+from monitor.config import DEFAULT_TIMEZONE, CollectConfig
 from monitor.errors import FetchError
 from tests.httpserver import FixtureServer, Response
 
@@ -107,9 +108,15 @@ def test_canonical_url(raw: str, expected: str | None) -> None:
     ],
 )
 def test_parse_time(raw: str, expected: str | None) -> None:
-    value, note = parse_time(raw)
+    value, note = parse_time(raw, ZoneInfo(DEFAULT_TIMEZONE))
     assert value == expected
     assert (note is None) == (expected is not None)
+
+
+def test_parse_time_takes_the_zone_of_times_without_one_as_an_argument() -> None:
+    assert parse_time("3/9/2025 10:27", ZoneInfo("UTC"))[0] == "2025-09-03T10:27:00+00:00"
+    assert parse_time("3/9/2025 10:27", ZoneInfo("Europe/Paris"))[0] == "2025-09-03T08:27:00+00:00"
+    assert parse_time("03/09/2025 10:27 GMT+7", ZoneInfo("UTC"))[0] == "2025-09-03T03:27:00+00:00"
 
 
 def test_language_and_html_text() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from monitor.collect.sources.press_crawl import extract_article, published_time
+from monitor.config import DEFAULT_TIMEZONE
 from tests.collect_helpers import RESOURCES, invoke, make_sources
 from tests.httpserver import FixtureServer, Response
 
@@ -81,6 +83,11 @@ def test_press_crawl_from_sitemap(make_config: Callable[..., Path]) -> None:
 
 
 def test_extraction_helpers_never_raise() -> None:
-    assert extract_article(b"", "http://127.0.0.1/x")["text"] == ""
-    assert len(extract_article(b"\x00\xff<html><<<", "http://127.0.0.1/x")["text"]) < 40
-    assert published_time(b"<p class='date'>10:27 03/09/2025</p>", None) == "2025-09-03T10:27:00+07:00"
+    tz = ZoneInfo(DEFAULT_TIMEZONE)
+    assert extract_article(b"", "http://127.0.0.1/x", tz)["text"] == ""
+    assert len(extract_article(b"\x00\xff<html><<<", "http://127.0.0.1/x", tz)["text"]) < 40
+    assert published_time(b"<p class='date'>10:27 03/09/2025</p>", None, tz) == "2025-09-03T10:27:00+07:00"
+    assert (
+        published_time(b"<p class='date'>10:27 03/09/2025</p>", None, ZoneInfo("UTC"))
+        == "2025-09-03T10:27:00+00:00"
+    )

@@ -16,7 +16,7 @@ import pytest
 from monitor import scheduler as sched
 from monitor.config import load_config
 from monitor.store import connect
-from monitor.store.collect import acquire_lease
+from monitor.store.collect import acquire_lease, release_lease
 from tests.collect_helpers import make_sources, rss
 from tests.httpserver import FixtureServer, Response
 
@@ -37,13 +37,13 @@ def _config(make_config: Callable[..., Path], url: str, interval: str = "15m", *
 def test_job_store_persists_across_restart(make_config: Callable[..., Path]) -> None:
     path = _config(make_config, "http://127.0.0.1:9/feed.xml")
     cfg = load_config(path)
-    first = sched.start(cfg, str(path))
+    first = sched.start(cfg)
     try:
         jobs = {j.id: j for j in first.get_jobs()}
         assert set(jobs) == {"collect:a", "digest", "surge"}
         job = jobs["collect:a"]
         assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time >= 60
-        assert job.func_ref == "monitor.scheduler:collect_job" and job.args[1] == "a"
+        assert job.func_ref == "monitor.scheduler:collect_job" and list(job.args) == ["a"]
         planned = job.next_run_time
     finally:
         first.shutdown(wait=False)
@@ -54,7 +54,7 @@ def test_job_store_persists_across_restart(make_config: Callable[..., Path]) -> 
     again.start(paused=True)
     try:
         assert again.get_job("collect:a").next_run_time == planned
-        assert sched.sync_jobs(again, cfg, str(path))["collect:a"] == "kept"
+        assert sched.sync_jobs(again, cfg)["collect:a"] == "kept"
         # A changed interval replaces the job; a source removed from the config loses its job.
         changed = load_config(
             _config(
@@ -64,13 +64,13 @@ def test_job_store_persists_across_restart(make_config: Callable[..., Path]) -> 
                 more=[{"name": "b", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}],
             )
         )
-        changes = sched.sync_jobs(again, changed, str(path))
+        changes = sched.sync_jobs(again, changed)
         assert changes["collect:a"] == "added" and changes["collect:b"] == "added"
         assert again.get_job("collect:a").trigger.interval.total_seconds() == 3600
         only_b = load_config(
             make_sources(make_config, [{"name": "b", "kind": "rss", "url": "http://127.0.0.1:9/b.xml"}])
         )
-        assert sched.sync_jobs(again, only_b, str(path))["collect:a"] == "removed"
+        assert sched.sync_jobs(again, only_b)["collect:a"] == "removed"
     finally:
         again.shutdown(wait=False)
 
@@ -95,22 +95,23 @@ def test_collect_job_runs_stages_and_never_overlaps(
     calls: list[str] = []
     monkeypatch.setattr(sched, "_run_stage", lambda name, cfg, db, **kw: calls.append(name))
     # Another live process holds the source: the job skips it instead of collecting twice.
-    db = connect(load_config(path).database_path)
+    cfg = load_config(path)
+    monkeypatch.setattr(sched, "_config", None)
+    sched.use_config(cfg)
+    path.unlink()  # jobs run with the Config handed down at start-up; they never re-read the file
+    db = connect(cfg.database_path)
     acquire_lease(db, "collect:a", "another-host:1:1", ttl=60)
-    skipped = sched.collect_job(str(path), "a")
+    skipped = sched.collect_job("a")
     assert skipped is not None and skipped["sources"][0]["status"] == "skipped"
     assert db["items"].count == 0 and calls == []
     # A lease left by a process that died on this host (kill -9) does not block the next run.
-    acquire_lease(db, "collect:a", "x", ttl=0.001)
+    release_lease(db, "collect:a", "another-host:1:1")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     import socket
 
-    db.execute(
-        "UPDATE meta SET value = json_set(value, '$.owner', ?, '$.until', '2999-01-01') WHERE key = 'lease:collect:a'",
-        [f"{socket.gethostname()}:{dead.pid}:1"],
-    )
-    report = sched.collect_job(str(path), "a")
+    assert acquire_lease(db, "collect:a", f"{socket.gethostname()}:{dead.pid}:1", ttl=3600 * 24 * 365)
+    report = sched.collect_job("a")
     assert report is not None and report["new"] == 1
     assert calls == ["classify", "match"]
     db.conn.close()
@@ -162,9 +163,6 @@ def test_misinfo_run_stops_cleanly_on_sigterm(make_config: Callable[..., Path]) 
     assert "Stopped." in out
 
 
-@pytest.mark.skipif(
-    __import__("importlib").util.find_spec("monitor.web.app") is None, reason="the web app is not installed"
-)
 def test_misinfo_run_with_web_app_stops_cleanly(make_config: Callable[..., Path]) -> None:
     import socket
 
@@ -210,8 +208,9 @@ def test_scheduled_job_collects_through_the_job_store(
     path = _config(make_config, http_server.url("/feed.xml"))
     monkeypatch.setattr(sched, "_run_stage", lambda name, cfg, db, **kw: None)
     cfg = load_config(path)
-    scheduler = sched.start(cfg, str(path))
+    scheduler = sched.start(cfg)
     try:
+        assert sched.current_config() is cfg
         scheduler.modify_job("collect:a", next_run_time=datetime.now(UTC))
         db = connect(cfg.database_path)
         deadline = time.monotonic() + 30
@@ -221,3 +220,66 @@ def test_scheduled_job_collects_through_the_job_store(
         db.conn.close()
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_jobs_stored_by_an_older_version_with_a_config_path_are_replaced(
+    make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import apscheduler.job
+
+    path = _config(make_config, "http://127.0.0.1:9/feed.xml")
+    cfg = load_config(path)
+    old = sched.build_scheduler(cfg)
+    old.start(paused=True)
+    # Older versions stored (config path, source name); today's collect_job takes the name only.
+    monkeypatch.setattr(apscheduler.job, "check_callable_args", lambda *a: None)
+    old.add_job(sched.COLLECT_JOB, "interval", minutes=15, args=[str(path), "a"], id="collect:a")
+    old.shutdown(wait=False)
+    monkeypatch.undo()
+    again = sched.build_scheduler(cfg)
+    again.start(paused=True)
+    try:
+        assert sched.sync_jobs(again, cfg)["collect:a"] == "added"
+        assert list(again.get_job("collect:a").args) == ["a"]
+        assert list(again.get_job("digest").args) == [] and list(again.get_job("surge").args) == []
+    finally:
+        again.shutdown(wait=False)
+
+
+def test_a_job_without_a_config_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.errors import ConfigError
+
+    monkeypatch.setattr(sched, "_config", None)
+    with pytest.raises(ConfigError, match="start"):
+        sched.collect_job("a")
+
+
+def test_misinfo_run_gives_the_scheduler_and_the_web_app_one_config(
+    make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from monitor.web import app as web_app
+
+    cfg = load_config(make_sources(make_config, []))
+    seen: dict[str, Any] = {}
+
+    def fake_create_app(given: Any) -> str:
+        seen["web"] = given
+        seen["jobs"] = sched.current_config()
+        return "app"
+
+    class FakeServer:
+        def __init__(self, config: Any) -> None:
+            pass
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(web_app, "create_app", fake_create_app)
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    monkeypatch.setattr(uvicorn, "Config", lambda *a, **kw: None)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # leave pytest's own handlers alone
+    monkeypatch.setattr(sched, "_config", None)
+    sched.serve(cfg, web=True, echo=lambda line: None)
+    assert seen["web"] is cfg and seen["jobs"] is cfg

@@ -45,6 +45,18 @@ CASES = [
     ("missing url", "sources:\n  - {name: a, kind: rss}\n", ["sources[0].url", "missing"]),
     ("bad url", "sources:\n  - {name: a, kind: rss, url: 'ftp://x/'}\n", ["sources[0].url", "http"]),
     ("bad timezone", "digest:\n  timezone: Mars/Base\n", ["digest.timezone", "IANA"]),
+    ("bad web timezone", "web:\n  timezone: Hanoi\n", ["web.timezone", "IANA"]),
+    (
+        "bad source timezone",
+        "sources:\n  - {name: a, kind: rss, url: 'http://127.0.0.1/', timezone: GMT+7}\n",
+        ["sources[0].timezone", "IANA"],
+    ),
+    (
+        "moved key written twice",
+        "classifier:\n  top_k: 3\nmatch:\n  top_k: 4\n",
+        ["classifier.top_k", "match.top_k", "remove"],
+    ),
+    ("bad match key", "match:\n  top_k: 0\n", ["match.top_k"]),
     ("bad security", "smtp:\n  security: tls\n", ["smtp.security", "starttls"]),
     (
         "duplicate source",
@@ -67,6 +79,69 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path, name: str, text: str, exp
     assert len(lines) == 1, out
     for fragment in expect:
         assert fragment.lower() in out.lower(), (fragment, out)
+
+
+def test_every_time_zone_key_is_the_one_timezone_type() -> None:
+    from monitor import config as c
+
+    zone_keys = {
+        f"{m.__name__}.{name}"
+        for m in (c.DigestConfig, c.WebConfig, *c._models_of(c.SourceConfig))
+        for name, f in m.model_fields.items()
+        if "timezone" in name
+    }
+    assert {"DigestConfig.timezone", "WebConfig.timezone", "RssSource.timezone"} <= zone_keys
+    # pydantic keeps an Annotated alias's metadata on the field: each one carries TimeZone's validator.
+    for key in zone_keys:
+        model = getattr(c, key.split(".")[0])
+        meta = model.model_fields["timezone"].metadata
+        assert any(getattr(v, "func", None) is c._check_timezone for v in meta), key
+    cfg = parse_config("web: {timezone: Europe/Paris}\ndigest: {timezone: UTC}\n")
+    assert (cfg.web.timezone, cfg.digest.timezone, c.Config().web.timezone) == (
+        "Europe/Paris",
+        "UTC",
+        c.DEFAULT_TIMEZONE,
+    )
+
+
+def test_match_section_and_the_old_classifier_keys_both_work() -> None:
+    from monitor.config import ConfigDeprecationWarning
+
+    new = parse_config("match:\n  top_k: 3\n  suggestion: 0.5\n")
+    with pytest.warns(ConfigDeprecationWarning) as caught:
+        old = parse_config("classifier:\n  top_k: 3\n  thresholds: {suggestion: 0.5, risk: 0.6}\n")
+    assert (new.match.top_k, new.match.suggestion) == (old.match.top_k, old.match.suggestion) == (3, 0.5)
+    assert old.classifier.thresholds.risk == 0.6
+    messages = [str(w.message) for w in caught]
+    assert any("classifier.top_k" in m and "match.top_k" in m for m in messages), messages
+    assert any("classifier.thresholds.suggestion" in m and "match.suggestion" in m for m in messages), (
+        messages
+    )
+    assert not hasattr(old.classifier, "top_k") and not hasattr(old.classifier.thresholds, "suggestion")
+
+
+def test_the_shipped_config_uses_the_match_section(recwarn: pytest.WarningsRecorder) -> None:
+    cfg = load_config(Path(__file__).parent.parent / "config.yaml")
+    assert not [w for w in recwarn if "deprecated" in str(w.message)]
+    assert cfg.match.top_k >= 1
+
+
+def test_misinfo_check_shows_the_deprecation_warning(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"database: {tmp_path / 'm.db'}\nstate_dir: {tmp_path}\nclassifier:\n  top_k: 7\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "from monitor.cli import main; main()", "--config", str(path), "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "classifier.top_k is deprecated: write it as match.top_k" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -106,6 +181,7 @@ def test_every_config_key_has_a_description() -> None:
         c.TopicConfig,
         c.ClassifierConfig,
         c.Thresholds,
+        c.MatchConfig,
         c.DigestConfig,
         c.Recipient,
         c.SmtpConfig,
@@ -126,6 +202,7 @@ def test_every_config_key_has_a_description() -> None:
             "collect",
             "topic",
             "classifier",
+            "match",
             "digest",
             "smtp",
             "web",

@@ -111,8 +111,9 @@ def fake_setup(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Cal
             "model": model,
             "labelled_data": str(small_seed(tmp_path / "labelled")),
             # risk 1.0: the style model alone (a logistic probability) never flags; the library does.
-            "thresholds": {"relevance": 0.0, "library_min_model_risk": 0.0, "risk": 1.0, "suggestion": 0.35},
-        }
+            "thresholds": {"relevance": 0.0, "library_min_model_risk": 0.0, "risk": 1.0},
+        },
+        match={"suggestion": 0.35},
     )
     key = (model, "bundled:all-MiniLM-L6-v2", 0, "cpu")
     saved = encoder_mod._encoders.get(key)

@@ -15,8 +15,9 @@ from monitor.cli import cli
 from monitor.config import load_config
 from monitor.notify.digest import CRASH_HOOK_ENV, run_digest
 from monitor.store import connect
-from monitor.store.db import to_db_time, utcnow, write
+from monitor.store.db import to_db_time, utcnow
 from monitor.store.mail import claim, ledger_row, ledger_rows
+from tests import builders
 from tests.digest_seed import (
     NOW,
     SmtpServer,
@@ -118,11 +119,7 @@ def test_crash_between_send_and_record_never_sends_twice(tmp_path: Path, smtp: S
     # Re-runs while the claim is fresh (in progress) and after its lease expired (stuck): nothing is sent.
     again = run_misinfo(config, "digest", "--send", "--to", COORD)
     assert again.returncode == 0 and "in_progress" in again.stdout
-    with write(db):
-        db.execute(
-            "UPDATE digests_sent SET claimed_at = ? WHERE id = ?",
-            [to_db_time(NOW - timedelta(days=1)), row["id"]],
-        )
+    builders.expire_claim(db, row["id"], to_db_time(NOW - timedelta(days=1)))
     stuck = run_misinfo(config, "digest", "--send", "--to", COORD)
     assert stuck.returncode == 0 and "stuck" in stuck.stderr and first_id in stuck.stderr
     assert len(smtp.sink.envelopes) == 1

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.conftest import BENCHMARKS, REPO
+from tests.conftest import BENCHMARKS, REPO, require_benchmark
 
 DATA = BENCHMARKS / "checkthat-2021-2a-en"
 SHA256 = {
@@ -32,8 +32,7 @@ CACHE = REPO / "var" / "cache" / "claim-retrieval"
 
 @pytest.mark.slow
 def test_checkthat_map5_holds_the_floor(run_cli) -> None:
-    if not DATA.is_dir():
-        pytest.skip(f"benchmark data not found at {DATA} (the shared benchmarks folder sits beside the repo)")
+    require_benchmark(DATA.name)
     for name, expected in SHA256.items():
         digest = hashlib.sha256((DATA / name).read_bytes()).hexdigest()
         assert digest == expected, f"{name} changed (sha256 {digest}): re-measure and update the floor"

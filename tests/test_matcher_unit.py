@@ -6,11 +6,13 @@ import numpy as np
 
 from monitor.config import load_config
 from monitor.match.suggest import run_match, suggest
+from monitor.review import library as review
 from monitor.store import rebuttals as store
 from rebuttals.evaluate import average_precision, ranking_metrics
 from rebuttals.lexical import tokens
 from rebuttals.matcher import Doc, Matcher
 from rebuttals.rerank import Reranker, train
+from tests.builders import add_link, mark_dismissed
 from tests.fakes import HashingEncoder
 from tests.rebuttal_helpers import CASH, CCCD, approved, flagged_item, users
 
@@ -104,7 +106,7 @@ def test_run_match_suggests_recomputes_on_library_change(db, make_config):
     assert store.stale_flagged_items(db) == [item, other]
     run_match(cfg, db, encoder=enc)
     assert store.suggestions_for(db, other)[0]["rebuttal_id"] == cash
-    store.retire_rebuttal(db, cash, u["approver"])
+    review.retire_rebuttal(db, cash, u["approver"])
     run_match(cfg, db, encoder=enc)
     assert all(s["rebuttal_id"] != cash for s in store.suggestions_for(db, other))
     assert run_match(cfg, db, item_ids=[item], encoder=enc).items == 1  # explicit ids are always recomputed
@@ -114,7 +116,7 @@ def test_suggest_for_text_returns_approved_with_titles(db, make_config):
     cfg = load_config(make_config())
     approved(db, CCCD)
     users_ = users(db)
-    store.create_rebuttal(db, CASH, users_["coordinator"])  # draft: never suggested
+    review.create_rebuttal(db, CASH, users_["coordinator"])  # draft: never suggested
     rows = suggest(cfg, db, "sap nhap phai lam lai can cuoc gan chip", encoder=HashingEncoder())
     assert [r["title"] for r in rows] == [CCCD["title"]] and rows[0]["rank"] == 1
     assert suggest(cfg, db, "cam tien mat", encoder=HashingEncoder()) == []
@@ -125,7 +127,7 @@ def test_train_matcher_from_links(db, make_config):
 
     from monitor.errors import ModelError
     from monitor.match.suggest import RERANKER_FILE, train_matcher
-    from monitor.store.db import utcnow, write
+    from monitor.store.db import utcnow
 
     cfg = load_config(make_config())
     enc = HashingEncoder()
@@ -142,14 +144,9 @@ def test_train_matcher_from_links(db, make_config):
     with pytest.raises(ModelError, match="only 0 linked"):
         train_matcher(cfg, db, encoder=enc, min_linked=3)
     other = flagged_item(db, "", "Cổng dịch vụ công có thêm thủ tục trực tuyến")
-    with write(db):
-        for item, (_, rid) in zip(items, posts, strict=True):
-            db.execute(
-                "INSERT INTO links (item_id, rebuttal_id, created_at) VALUES (?, ?, ?)", [item, rid, utcnow()]
-            )
-        db.execute(
-            "UPDATE flags SET state = 'dismissed', dismiss_reason = 'off_topic' WHERE item_id = ?", [other]
-        )
+    for item, (_, rid) in zip(items, posts, strict=True):
+        add_link(db, item, rid, at=utcnow())
+    mark_dismissed(db, other, "off_topic")
     info = train_matcher(cfg, db, encoder=enc, min_linked=3)
     assert info["linked_items"] == 6 and info["no_match_items"] == 1 and info["kind"] == "logistic"
     assert (cfg.state_path / RERANKER_FILE).is_file() and info["rematched"] == 6

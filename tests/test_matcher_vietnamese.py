@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Thresholds
+from monitor.config import MatchConfig
 from rebuttals.evaluate import evaluate_library, library_docs, load_eval_set
 from rebuttals.library import clean_fields, parse_file
 from rebuttals.matcher import Matcher
@@ -34,7 +34,7 @@ def test_eval_set_shape() -> None:
 def test_vietnamese_matching_holds_the_floor(real_encoder) -> None:
     rows = [clean_fields(r) for r in parse_file("starter.yaml", STARTER.read_bytes())]
     matcher = Matcher(library_docs(rows), real_encoder)
-    figures = evaluate_library(matcher, load_eval_set(EVAL), Thresholds().suggestion)
+    figures = evaluate_library(matcher, load_eval_set(EVAL), MatchConfig().suggestion)
     assert figures["map@5"] >= 0.98, figures
     assert figures["p@1"] >= 0.97, figures
     assert figures["p@1_unaccented"] >= 0.95, figures

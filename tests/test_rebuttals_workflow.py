@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.errors import Conflict, PermissionDenied, UsageError
+from monitor.review import library as review
 from monitor.store import audit
 from monitor.store import rebuttals as store
 from tests.rebuttal_helpers import CASH, CCCD, approved, users
@@ -12,7 +13,7 @@ from tests.rebuttal_helpers import CASH, CCCD, approved, users
 
 def test_create_is_draft_and_decodes_lists(db):
     u = users(db)
-    rid = store.create_rebuttal(db, CCCD, u["coordinator"])
+    rid = review.create_rebuttal(db, CCCD, u["coordinator"])
     r = store.get_rebuttal(db, rid)
     assert r["status"] == "draft" and r["version"] == 1 and r["key"] == "cccd-merger"
     assert r["evidence"] == ["https://example.gov.vn/cccd"]
@@ -25,13 +26,13 @@ def test_create_is_draft_and_decodes_lists(db):
 def test_roles_enforced(db):
     u = users(db)
     with pytest.raises(PermissionDenied):
-        store.create_rebuttal(db, CCCD, u["analyst"])
-    rid = store.create_rebuttal(db, CCCD, u["coordinator"])
+        review.create_rebuttal(db, CCCD, u["analyst"])
+    rid = review.create_rebuttal(db, CCCD, u["coordinator"])
     with pytest.raises(PermissionDenied):
-        store.approve_rebuttal(db, rid, u["coordinator"])
+        review.approve_rebuttal(db, rid, u["coordinator"])
     with pytest.raises(PermissionDenied):
-        store.retire_rebuttal(db, rid, u["analyst"])
-    store.approve_rebuttal(db, rid, u["admin"])
+        review.retire_rebuttal(db, rid, u["analyst"])
+    review.approve_rebuttal(db, rid, u["admin"])
     assert store.get_rebuttal(db, rid)["status"] == "approved"
 
 
@@ -49,7 +50,7 @@ def test_approve_creates_narrative_and_audits(db):
 def test_edit_keeps_versions_and_returns_approved_to_draft(db):
     u = users(db)
     rid = approved(db, CCCD)
-    v = store.update_rebuttal(
+    v = review.update_rebuttal(
         db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"], expected_version=2
     )
     assert v == 3
@@ -61,13 +62,13 @@ def test_edit_keeps_versions_and_returns_approved_to_draft(db):
     assert versions[2]["snapshot"]["short_answer"] == CCCD["short_answer"]
     assert store.approved_claims(db) == []  # not suggested until approved again
     # nothing changed -> no new version
-    assert store.update_rebuttal(db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"]) == 3
+    assert review.update_rebuttal(db, rid, {"short_answer": "Sai hoàn toàn."}, u["coordinator"]) == 3
 
 
 def test_metadata_edit_keeps_approval(db):
     u = users(db)
     rid = approved(db, CCCD)
-    store.update_rebuttal(
+    review.update_rebuttal(
         db, rid, {"author": "Ban biên tập", "url": "https://example.gov.vn/x"}, u["coordinator"]
     )
     r = store.get_rebuttal(db, rid)
@@ -76,17 +77,17 @@ def test_metadata_edit_keeps_approval(db):
 
 def test_stale_version_conflicts(db):
     u = users(db)
-    rid = store.create_rebuttal(db, CCCD, u["coordinator"])
-    store.update_rebuttal(db, rid, {"title": "Tiêu đề mới"}, u["coordinator"], expected_version=1)
+    rid = review.create_rebuttal(db, CCCD, u["coordinator"])
+    review.update_rebuttal(db, rid, {"title": "Tiêu đề mới"}, u["coordinator"], expected_version=1)
     with pytest.raises(Conflict):
-        store.update_rebuttal(db, rid, {"title": "Khác"}, u["approver"], expected_version=1)
+        review.update_rebuttal(db, rid, {"title": "Khác"}, u["approver"], expected_version=1)
 
 
 def test_claims_edit_keeps_unchanged_claim_ids(db):
     u = users(db)
-    rid = store.create_rebuttal(db, CCCD, u["coordinator"])
+    rid = review.create_rebuttal(db, CCCD, u["coordinator"])
     first = store.get_rebuttal(db, rid)["claims"][0]
-    store.update_rebuttal(db, rid, {"claims": [first["text"], "Một cách nói mới"]}, u["coordinator"])
+    review.update_rebuttal(db, rid, {"claims": [first["text"], "Một cách nói mới"]}, u["coordinator"])
     claims = store.get_rebuttal(db, rid)["claims"]
     assert claims[0]["id"] == first["id"] and [c["text"] for c in claims] == [
         first["text"],
@@ -97,26 +98,26 @@ def test_claims_edit_keeps_unchanged_claim_ids(db):
 def test_invalid_fields_raise_usage_error_with_fix(db):
     u = users(db)
     with pytest.raises(UsageError, match="claims is empty"):
-        store.create_rebuttal(db, {**CCCD, "claims": []}, u["coordinator"])
+        review.create_rebuttal(db, {**CCCD, "claims": []}, u["coordinator"])
     with pytest.raises(UsageError, match="channels"):
-        store.create_rebuttal(db, {**CCCD, "channels": ["pigeon"]}, u["coordinator"])
+        review.create_rebuttal(db, {**CCCD, "channels": ["pigeon"]}, u["coordinator"])
 
 
 def test_retire_and_reapprove(db):
     u = users(db)
     rid = approved(db, CCCD)
-    store.retire_rebuttal(db, rid, u["approver"])
+    review.retire_rebuttal(db, rid, u["approver"])
     assert store.get_rebuttal(db, rid)["status"] == "retired"
     with pytest.raises(Conflict):
-        store.retire_rebuttal(db, rid, u["approver"])
-    store.approve_rebuttal(db, rid, u["approver"])
+        review.retire_rebuttal(db, rid, u["approver"])
+    review.approve_rebuttal(db, rid, u["approver"])
     assert db.execute("SELECT COUNT(*) FROM narratives WHERE rebuttal_id = ?", [rid]).fetchone()[0] == 1
 
 
 def test_list_search_is_accent_insensitive(db):
     approved(db, CCCD)
     u = users(db)
-    store.create_rebuttal(db, CASH, u["coordinator"])
+    review.create_rebuttal(db, CASH, u["coordinator"])
     hits = store.list_rebuttals(db, q="lam lai can cuoc")
     assert [h["key"] for h in hits] == ["cccd-merger"] and hits[0]["claims"]
     assert [h["key"] for h in store.list_rebuttals(db, status="draft")] == ["cash-ban"]
@@ -129,7 +130,7 @@ def test_library_version_and_suggestions_only_approved(db):
     rid = approved(db, CCCD)
     v1 = store.library_version(db)
     assert v1 != v0
-    draft = store.create_rebuttal(db, CASH, u["coordinator"])
+    draft = review.create_rebuttal(db, CASH, u["coordinator"])
     assert store.library_version(db) == v1  # drafts do not change what is suggested
     from tests.rebuttal_helpers import flagged_item
 
@@ -142,6 +143,6 @@ def test_library_version_and_suggestions_only_approved(db):
     store.replace_suggestions(db, item, rows, v1)
     assert [s["rebuttal_id"] for s in store.suggestions_for(db, item)] == [rid]
     assert store.stale_flagged_items(db) == []
-    store.retire_rebuttal(db, rid, u["approver"])
+    review.retire_rebuttal(db, rid, u["approver"])
     assert store.suggestions_for(db, item) == []
     assert store.stale_flagged_items(db) == [item]

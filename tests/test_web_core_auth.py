@@ -13,8 +13,8 @@ import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 
+from monitor import i18n
 from monitor.store import users as store_users
-from monitor.web import i18n
 from tests.web_helpers import PASSWORD, WebEnv, get_csrf, make_web_env, seed_flag, web  # noqa: F401
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "monitor" / "web" / "templates"

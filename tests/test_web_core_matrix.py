@@ -50,7 +50,7 @@ def fresh_draft(env: WebEnv) -> int:
 
 
 def fresh_request(env: WebEnv) -> int:
-    from monitor.store.queue import escalate_item
+    from monitor.review.queue import escalate_item
     from monitor.store.users import require_user
 
     db = env.db()
@@ -62,7 +62,8 @@ def fresh_request(env: WebEnv) -> int:
 
 
 def fresh_assignment(env: WebEnv) -> int:
-    from monitor.store.assignments import create_assignment
+    from monitor.config import DEFAULT_TIMEZONE
+    from monitor.review.assignments import create_assignment
     from monitor.store.users import require_user
 
     db = env.db()
@@ -73,7 +74,7 @@ def fresh_assignment(env: WebEnv) -> int:
             "channel": "website",
             "assignee": "analyst",
         }
-        return create_assignment(db, fields, require_user(db, "coordinator"))
+        return create_assignment(db, fields, require_user(db, "coordinator"), tz=DEFAULT_TIMEZONE)
     finally:
         db.conn.close()
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.errors import Conflict
+from monitor.review import queue as review
 from monitor.store import queue as q
 from monitor.store.db import to_db_time
 from monitor.store.items import Evidence
 from monitor.store.users import require_user
+from tests.builders import put_in_cluster, set_item_html
 from tests.web_helpers import WebEnv, seed_flag, seed_item, seed_rebuttal, seed_suggestion, web  # noqa: F401
 
 HOSTILE_TITLE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
@@ -23,7 +25,7 @@ def _walk(db: object, filt: q.QueueFilter, limit: int) -> list[int]:
     ids: list[int] = []
     cursor = None
     while True:
-        rows, cursor = q.list_queue(db, filt, cursor, limit)  # type: ignore[arg-type]
+        rows, cursor = review.list_queue(db, filt, cursor, limit)  # type: ignore[arg-type]
         ids += [r["flag_id"] for r in rows]
         if cursor is None:
             return ids
@@ -43,7 +45,7 @@ def test_keyset_pages_match_the_full_order_with_ties(web: WebEnv) -> None:  # no
             flagged_at=to_db_time(base + timedelta(minutes=n % 5)),
         )
         if n % 3 == 0:
-            q.dismiss_item(db, item, "accurate", user)
+            review.dismiss_item(db, item, "accurate", user)
     rows = list(db.query("SELECT id, state, risk, flagged_at FROM flags"))
     # risk desc, then flagged_at desc, then id desc.
     expected_all = [
@@ -106,9 +108,7 @@ def test_near_duplicates_are_collapsed_with_a_count(web: WebEnv) -> None:  # noq
     db = web.db()
     first = seed_flag(db, "Bài gốc về CCCD", "Phải làm lại CCCD sau khi sáp nhập tỉnh", risk=0.9)
     copy = seed_flag(db, "Bài chép lại về CCCD", "Phải làm lại CCCD sau khi sáp nhập tỉnh nhé", risk=0.8)
-    db.execute(
-        "UPDATE items SET cluster_id = ? WHERE id = ?", [first, copy]
-    )  # as the collector's clustering does
+    put_in_cluster(db, first, copy)  # as the collector's clustering does
     seed_item(
         db, "Bài gốc về CCCD", "Phải làm lại CCCD sau khi sáp nhập tỉnh", source="bao-khac"
     )  # a re-post
@@ -135,12 +135,10 @@ def test_search_finds_vietnamese_typed_without_accents(web: WebEnv) -> None:  # 
 def test_hostile_content_is_escaped_on_queue_item_and_search(web: WebEnv) -> None:  # noqa: F811
     db = web.db()
     item = seed_flag(db, HOSTILE_TITLE, HOSTILE_TEXT, url="javascript:alert(5)")
-    db.execute(
-        "UPDATE items SET html = ? WHERE id = ?",
-        [
-            '<p>ok<script>alert(6)</script><img src="http://127.0.0.1:9/x.png"><a href="javascript:alert(7)">x</a></p>',
-            item,
-        ],
+    set_item_html(
+        db,
+        item,
+        '<p>ok<script>alert(6)</script><img src="http://127.0.0.1:9/x.png"><a href="javascript:alert(7)">x</a></p>',
     )
     db.conn.close()
     client = web.client("analyst")
@@ -252,9 +250,9 @@ def test_concurrent_decisions_lose_no_update(web: WebEnv) -> None:  # noqa: F811
             try:
                 barrier.wait()
                 if who == 0:
-                    q.link_item(conn, item, rid, users[0], expected_version=1)
+                    review.link_item(conn, item, rid, users[0], expected_version=1)
                 else:
-                    q.dismiss_item(conn, item, "duplicate", users[1], expected_version=1)
+                    review.dismiss_item(conn, item, "duplicate", users[1], expected_version=1)
                 outcomes.append("ok")
             except Conflict as exc:
                 outcomes.append(str(exc))
@@ -335,7 +333,7 @@ def test_api_queue_shape_and_cursor(web: WebEnv) -> None:  # noqa: F811
 def test_conflict_message_speaks_the_users_language(web: WebEnv) -> None:  # noqa: F811
     db = web.db()
     item = seed_flag(db, "mục tranh chấp", "nội dung tranh chấp", flagged_at="2026-11-01T00:00:00+00:00")
-    q.dismiss_item(db, item, "duplicate", require_user(db, "analyst"))
+    review.dismiss_item(db, item, "duplicate", require_user(db, "analyst"))
     db.conn.close()
     client = web.client("coordinator", fresh=True)
     client.post("/language", data={"lang": "vi", "csrf_token": client.csrf})

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import DEFAULT_TIMEZONE
 from monitor.errors import Conflict, PermissionDenied, UsageError
+from monitor.review import assignments as review
 from monitor.store import assignments as store
-from monitor.store.db import write
 from monitor.store.users import get_user
+from tests.builders import mark_published_long_ago
 from tests.pages_helpers import (  # noqa: F401  (fixtures)
     SmtpSink,
     fast_passwords,
@@ -52,7 +54,7 @@ def test_item_link_opens_a_prefilled_form_with_approved_rebuttals_only(pweb: Web
     assert "Phải đổi CCCD sau khi sáp nhập tỉnh" in page
     assert f'<option value="{s.rebuttal_id}" selected>' in page  # the suggested rebuttal is preselected
     assert "Lương hưu không bị cắt" not in page  # drafts cannot be assigned
-    for channel in store.CHANNELS:
+    for channel in review.CHANNELS:
         assert f'value="{channel}"' in page
 
 
@@ -145,12 +147,7 @@ def test_board_columns_overdue_and_own_work(pweb: WebEnv) -> None:  # noqa: F811
     assert "1 overdue" in page
     db = pweb.db()
     try:  # finished long ago: off the board (open work always stays)
-        with write(db):
-            db.execute(
-                "UPDATE assignments SET status = 'published', published_url = 'https://example.gov.vn/o',"
-                " updated_at = '2020-01-01T00:00:00+00:00' WHERE id = ?",
-                [fine],
-            )
+        mark_published_long_ago(db, fine, "https://example.gov.vn/o", at="2020-01-01T00:00:00+00:00")
     finally:
         db.conn.close()
     assert f'id="a{fine}"' not in pweb.client("coordinator").get("/assignments").text
@@ -226,7 +223,7 @@ def test_store_rules(pweb: WebEnv) -> None:  # noqa: F811
         analyst, coordinator = get_user(db, "analyst"), get_user(db, "coordinator")
         assert analyst and coordinator
         with pytest.raises(PermissionDenied):
-            store.create_assignment(
+            review.create_assignment(
                 db,
                 {
                     "item_id": s.item_id,
@@ -235,9 +232,10 @@ def test_store_rules(pweb: WebEnv) -> None:  # noqa: F811
                     "assignee": "analyst",
                 },
                 analyst,
+                tz=DEFAULT_TIMEZONE,
             )
         with pytest.raises(UsageError, match="channel 'tiktok' does not exist"):
-            store.create_assignment(
+            review.create_assignment(
                 db,
                 {
                     "item_id": s.item_id,
@@ -246,8 +244,9 @@ def test_store_rules(pweb: WebEnv) -> None:  # noqa: F811
                     "assignee": "analyst",
                 },
                 coordinator,
+                tz=DEFAULT_TIMEZONE,
             )
-        aid = store.create_assignment(
+        aid = review.create_assignment(
             db,
             {
                 "item_id": s.item_id,
@@ -257,20 +256,25 @@ def test_store_rules(pweb: WebEnv) -> None:  # noqa: F811
                 "due_at": "2030-01-02",
             },
             coordinator,
+            tz=DEFAULT_TIMEZONE,
         )
         row = store.get_assignment(db, aid)
         assert row and row["due_at"] == "2030-01-02T16:59:59+00:00"  # end of the local day, in UTC
         with pytest.raises(PermissionDenied):
-            store.update_assignment(
-                db, aid, {"due_at": "2031-01-01"}, analyst
+            review.update_assignment(
+                db, aid, {"due_at": "2031-01-01"}, analyst, tz=DEFAULT_TIMEZONE
             )  # the assignee cannot move the date
         with pytest.raises(PermissionDenied):
-            store.update_assignment(db, aid, {"status": "cancelled"}, analyst)
-        store.update_assignment(db, aid, {"status": "cancelled"}, coordinator, expected_version=1)
+            review.update_assignment(db, aid, {"status": "cancelled"}, analyst, tz=DEFAULT_TIMEZONE)
+        review.update_assignment(
+            db, aid, {"status": "cancelled"}, coordinator, expected_version=1, tz=DEFAULT_TIMEZONE
+        )
         with pytest.raises(UsageError, match="cannot become in_progress"):
-            store.update_assignment(db, aid, {"status": "in_progress"}, coordinator)
+            review.update_assignment(db, aid, {"status": "in_progress"}, coordinator, tz=DEFAULT_TIMEZONE)
         with pytest.raises(Conflict):
-            store.update_assignment(db, aid, {"note": "x"}, coordinator, expected_version=1)
+            review.update_assignment(
+                db, aid, {"note": "x"}, coordinator, expected_version=1, tz=DEFAULT_TIMEZONE
+            )
         assert [r["id"] for r in store.list_assignments(db, status="cancelled")] == [aid]
         assert store.list_assignments(db, overdue_only=True) == []
     finally:

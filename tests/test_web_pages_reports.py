@@ -14,6 +14,7 @@ from monitor.store import audit
 from monitor.store import reports as store_reports
 from monitor.store.db import to_db_time, write
 from monitor.web.routes_reports import csv_cell, to_csv
+from tests import builders
 from tests.pages_helpers import narrative_of, pweb  # noqa: F401  (pweb is a fixture)
 from tests.web_helpers import WebEnv, seed_flag, seed_item, seed_rebuttal
 
@@ -46,42 +47,30 @@ def _seed_figures(env: WebEnv) -> dict[str, int]:
             db, "English post", "text", source=EVIL_SOURCE, lang="en", fetched_at=at(0), flagged_at=at(0)
         )
         ids["f"] = seed_item(db, "Not flagged", "x", source="press-vn", fetched_at=at(1))
-        admin = db.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()[0]
-        with write(db):
-            for name, hours in (("a", 1), ("b", 2), ("c", 3), ("d", 10)):
-                db.execute(
-                    "INSERT INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, 0.9, ?)",
-                    [ids[name], rid, admin, at(hours)],
-                )
-                db.execute("UPDATE flags SET state = 'linked' WHERE item_id = ?", [ids[name]])
-            db.execute(
-                "UPDATE flags SET state = 'dismissed', dismiss_reason = 'accurate' WHERE item_id = ?",
-                [ids["e"]],
+        admin = builders.user_id(db, "admin")
+        for name, hours in (("a", 1), ("b", 2), ("c", 3), ("d", 10)):
+            builders.mark_linked(db, ids[name], rid, admin, at=at(hours))
+        builders.mark_dismissed(db, ids["e"], "accurate")
+        now = at(0)
+        for item, narrative, status, published, due in (
+            (ids["a"], None, "published", at(5), None),
+            (None, nid, "published", at(20), None),
+            (ids["d"], None, "assigned", None, at(-30)),
+        ):
+            builders.add_assignment(
+                db,
+                item_id=item,
+                narrative_id=narrative,
+                rebuttal_id=rid,
+                channel="website",
+                assignee_id=admin,
+                due_at=due,
+                status=status,
+                published_url="https://example.gov.vn/x" if published else None,
+                published_at=published,
+                created_by=admin,
+                created_at=now,
             )
-            now = at(0)
-            for item, narrative, status, published, due in (
-                (ids["a"], None, "published", at(5), None),
-                (None, nid, "published", at(20), None),
-                (ids["d"], None, "assigned", None, at(-30)),
-            ):
-                db.execute(
-                    "INSERT INTO assignments (item_id, narrative_id, rebuttal_id, channel, assignee_id, due_at, status,"
-                    " published_url, published_at, created_by, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'website', ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        item,
-                        narrative,
-                        rid,
-                        admin,
-                        due,
-                        status,
-                        "https://example.gov.vn/x" if published else None,
-                        published,
-                        admin,
-                        now,
-                        now,
-                    ],
-                )
         return {**ids, "rebuttal": rid, "narrative": nid}
     finally:
         db.conn.close()
@@ -98,7 +87,7 @@ def test_report_figures_on_seeded_data(pweb: WebEnv) -> None:  # noqa: F811
     _seed_figures(pweb)
     db = pweb.db()
     try:
-        window = store_reports.Window(days=30)
+        window = store_reports.Window(days=30, tz="Asia/Ho_Chi_Minh")
         times = {r["measure"]: r for r in store_reports.response_times(db, window)}
         assert times["first_seen_to_linked"] == {
             "measure": "first_seen_to_linked",
@@ -142,7 +131,13 @@ def test_report_figures_on_seeded_data(pweb: WebEnv) -> None:  # noqa: F811
         overdue = store_reports.overdue(db)
         assert len(overdue) == 1 and overdue[0]["item"] == "Tin d" and overdue[0]["hours_overdue"] > 30
         # A window that ends before the data holds none of it.
-        assert sum(r["items"] for r in store_reports.volumes(db, store_reports.Window(days=1))) == 0
+        assert (
+            sum(
+                r["items"]
+                for r in store_reports.volumes(db, store_reports.Window(days=1, tz="Asia/Ho_Chi_Minh"))
+            )
+            == 0
+        )
     finally:
         db.conn.close()
 

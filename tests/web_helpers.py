@@ -229,8 +229,8 @@ def seed_rebuttal(
     key: str | None = None,
     short_answer: str = "Thông tin này sai.",
 ) -> int:
-    """Create a rebuttal (approved unless approve=False) through the rebuttals store; return its id."""
-    from monitor.store import rebuttals
+    """Create a rebuttal (approved unless approve=False) through the review stage; return its id."""
+    from monitor.review import library as review
 
     admin = store_users.get_user(db, "admin") or {"id": None, "username": "admin", "role": "admin"}
     fields = {
@@ -242,9 +242,9 @@ def seed_rebuttal(
     }
     if key:
         fields["key"] = key
-    rid = rebuttals.create_rebuttal(db, fields, admin)
+    rid = review.create_rebuttal(db, fields, admin)
     if approve:
-        rebuttals.approve_rebuttal(db, rid, admin)
+        review.approve_rebuttal(db, rid, admin)
     return rid
 
 

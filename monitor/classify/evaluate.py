@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.embed import Encoder
+from monitor.classify.encoder import encode_cached
 from monitor.classify.model import get_encoder
 from monitor.classify.score import Scorer
 from monitor.classify.train import ensure_model
@@ -26,7 +27,6 @@ from monitor.errors import ImportFileError
 from monitor.library.io import import_file
 from monitor.match.suggest import RERANKER_FILE, build_matcher
 from monitor.store import connect
-from monitor.store.embeddings import encode_cached
 from monitor.store.rebuttals import approved_claims, rebuttal_keys
 from rebuttals.evaluate import ranking_metrics
 from rebuttals.matcher import Ident
@@ -132,7 +132,7 @@ def evaluate_set(cfg: Config, db: sqlite_utils.Database, path: Path) -> dict[str
         "encoder": encoder.model_id,
         "encoder_warning": warning,
         "model_version": bundle.version,
-        "thresholds": cfg.classifier.thresholds.model_dump(),
+        "thresholds": {**cfg.classifier.thresholds.model_dump(), "suggestion": cfg.match.suggestion},
         "categories": dict(sorted(by_cat.items())),
         "false_flagged": round(sum(should) / len(should), 4) if should else None,
         "others_flagged": round(sum(should_not) / len(should_not), 4) if should_not else None,

@@ -16,10 +16,9 @@ import sqlite_utils
 from classifiers.embed import Encoder
 from classifiers.relevance import Topic
 from classifiers.train import ModelBundle, load_bundle
-from monitor.classify.encoder import shared_encoder
+from monitor.classify.encoder import encode_cached, shared_encoder
 from monitor.config import Config
 from monitor.store import scores as store
-from monitor.store.embeddings import encode_cached
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from classifiers.features import clip, clip_lexical
 from classifiers.relevance import matched_keywords
 from classifiers.risk import KnownClaims
 from classifiers.train import ModelBundle
+from monitor.classify.encoder import encode_cached
 from monitor.classify.model import get_encoder, load_active, topic_of
 from monitor.classify.train import ensure_model
 from monitor.config import Config
 from monitor.match.suggest import MAX_QUERY_CHARS, RERANKER_FILE, build_matcher
 from monitor.store import scores as store
-from monitor.store.embeddings import encode_cached
 from monitor.store.rebuttals import approved_claims, library_version
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Scorer:
         self.matcher = build_matcher(db, encoder, cfg.state_path / RERANKER_FILE)
         self.claim_meta = {int(c["claim_id"]): c for c in approved_claims(db)}
         self.t = cfg.classifier.thresholds
+        self.suggestion = cfg.match.suggestion  # the matcher's threshold: a library match counts from it
 
     def score(self, rows: list[dict[str, Any]]) -> list[store.ScoreRow]:
         """ScoreRows (with reasons, and a flag request when above both thresholds) for item rows."""
@@ -130,10 +131,10 @@ class Scorer:
         for i, row in enumerate(rows):
             r, k_model = float(rel.probability[i]), float(model_risk.probability[i])
             best = matches[i][0].score if matches[i] else 0.0
-            k_library = library_risk(best, self.t.suggestion, self.t.risk)
+            k_library = library_risk(best, self.suggestion, self.t.risk)
             # A debunk quotes the rumour it denies: the library matches it, the style model reads it as
             # accurate. Only then is the library's word overruled.
-            denial = best >= self.t.suggestion and k_model < self.t.library_min_model_risk
+            denial = best >= self.suggestion and k_model < self.t.library_min_model_risk
             k = k_model if denial else max(k_model, k_library)
             flag = r >= self.t.relevance and k >= self.t.risk
             nearest = [self._claim(m.claim_id, m.rebuttal_id, m.score) for m in matches[i]]
@@ -157,10 +158,10 @@ class Scorer:
                 "thresholds": {
                     "relevance": self.t.relevance,
                     "risk": self.t.risk,
-                    "suggestion": self.t.suggestion,
+                    "suggestion": self.suggestion,
                 },
             }
-            if best >= self.t.suggestion and nearest and not denial:
+            if best >= self.suggestion and nearest and not denial:
                 reasons["risk"]["restates_approved_claim"] = {
                     "rebuttal_id": nearest[0]["rebuttal_id"],
                     "title": nearest[0]["title"],

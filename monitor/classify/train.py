@@ -16,11 +16,12 @@ from classifiers.features import clip
 from classifiers.risk import KnownClaims
 from classifiers.train import Example, ModelBundle, load_seed, save_bundle, train_bundle, write_card
 from classifiers.vectorpack import pack_path, read_pack
+from monitor.classify.encoder import encode_cached
 from monitor.classify.model import get_encoder, load_active, model_kind, topic_of
 from monitor.config import Config
 from monitor.errors import ModelError
 from monitor.store import scores as store
-from monitor.store.embeddings import encode_cached, preload
+from monitor.store.embeddings import preload
 
 log = logging.getLogger(__name__)
 

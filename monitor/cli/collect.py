@@ -93,7 +93,7 @@ def run(ctx: click.Context, no_web: bool) -> None:
     from monitor.scheduler import serve  # lazy: APScheduler, SQLAlchemy, every stage; only for `run`
 
     a = app(ctx)
-    serve(a.config, a.config_path, web=not no_web, echo=click.echo)
+    serve(a.config, web=not no_web, echo=click.echo)  # one Config for the scheduler and the web app
 
 
 def register(cli: click.Group) -> None:

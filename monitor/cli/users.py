@@ -9,6 +9,7 @@ import click
 
 from monitor.cli.context import app
 from monitor.errors import UsageError
+from monitor.review import roles
 from monitor.store import users as store_users
 
 
@@ -27,8 +28,8 @@ def users() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(store_users.ROLES),
-    help="analyst, coordinator, approver or admin.",
+    type=click.Choice(roles.ROLE_NAMES),
+    help=", ".join(roles.ROLE_NAMES) + " (manager: read-only, reads reports and receives digests).",
 )
 @click.option("--email", default=None, help="Email address (assignments and digests are sent there).")
 @click.option(
@@ -58,6 +59,7 @@ def add(
     if not password:
         raise UsageError("the password is empty — pass it on standard input with --password-stdin or type it")
     lang = language or a.config.web.default_language
+    roles.check_role(role)
     user_id = store_users.create_user(a.db, name, password, role, email=email, language=lang, actor="cli")
     click.echo(f"User '{name}' created (id {user_id}, role {role}, language {lang}).")
 

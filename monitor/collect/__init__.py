@@ -1,6 +1,9 @@
 """Collect stage: fetch every enabled source through its connector, normalise and store new items.
 
-Entry point: monitor.collect.run.run_collect, called through monitor.pipeline.collect. Not re-exported
-here until phase 2: monitor.store.collect still imports monitor.collect.normalize, which runs this file
-first, so importing run (which imports the store) here would close an import cycle.
+Entry point: run_collect (monitor.collect.run), called through monitor.pipeline.collect. Normalisation
+and near-duplicate decisions happen here (normalize.py, cluster.py); the store below only keeps the rows.
 """
+
+from monitor.collect.run import CollectReport, run_collect
+
+__all__ = ["CollectReport", "run_collect"]

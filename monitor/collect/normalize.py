@@ -6,16 +6,13 @@ import email.utils
 import hashlib
 import re
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from classifiers.text import folded_syllables
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 # Query parameters that only track the reader; two URLs differing only in these are the same page.
 TRACKING_PARAMS = {
@@ -89,8 +86,8 @@ _CLOCK = re.compile(r"(?<!\d)(\d{1,2})[:hg](\d{2})(?::(\d{2}))?(?!\d)")
 _GMT = re.compile(r"(?:GMT|UTC)\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 
 
-def parse_vn_date(text: str) -> datetime | None:
-    """Day-first Vietnamese dates with optional time and GMT offset; naive -> Asia/Ho_Chi_Minh."""
+def parse_vn_date(text: str, tz: tzinfo) -> datetime | None:
+    """Day-first Vietnamese dates with optional time and GMT offset; without an offset, in `tz` (the source's)."""
     date = _VN_DATE.search(text)
     if not date:
         return None
@@ -101,18 +98,20 @@ def parse_vn_date(text: str) -> datetime | None:
         (int(clock.group(1)), int(clock.group(2)), int(clock.group(3) or 0)) if clock else (0, 0, 0)
     )
     gmt = _GMT.search(text)
-    tz: Any = VN_TZ
+    zone: tzinfo = tz
     if gmt:
         offset = timedelta(hours=int(gmt.group(2)), minutes=int(gmt.group(3) or 0))
-        tz = timezone(offset if gmt.group(1) == "+" else -offset)
+        zone = timezone(offset if gmt.group(1) == "+" else -offset)
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        return datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:
         return None
 
 
-def parse_time(value: Any, default_tz: Any = VN_TZ) -> tuple[str | None, str | None]:
-    """Anything a feed calls a date -> (store-format UTC string, None) or (None, note why it was dropped)."""
+def parse_time(value: Any, default_tz: tzinfo) -> tuple[str | None, str | None]:
+    """Anything a feed calls a date -> (store-format UTC string, None) or (None, note why it was dropped).
+
+    default_tz: the zone of times that carry none (the source's configured timezone)."""
     if value is None or value == "":
         return None, None
     parsed: datetime | None = None
@@ -129,7 +128,7 @@ def parse_time(value: Any, default_tz: Any = VN_TZ) -> tuple[str | None, str | N
         except (ValueError, OverflowError, OSError):
             parsed = None
     else:
-        parsed = _parse_text(str(value).strip())
+        parsed = _parse_text(str(value).strip(), default_tz)
     if parsed is None:
         return None, f"invalid date {str(value)[:60]!r} ignored"
     if parsed.tzinfo is None:
@@ -140,7 +139,7 @@ def parse_time(value: Any, default_tz: Any = VN_TZ) -> tuple[str | None, str | N
     return parsed.isoformat(timespec="seconds"), None
 
 
-def _parse_text(text: str) -> datetime | None:
+def _parse_text(text: str, tz: tzinfo) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -152,7 +151,7 @@ def _parse_text(text: str) -> datetime | None:
             return parsed
     except (TypeError, ValueError, IndexError):
         pass
-    return parse_vn_date(text)
+    return parse_vn_date(text, tz)
 
 
 # --- language ---------------------------------------------------------------------------------------

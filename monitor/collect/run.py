@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.collect.cluster import assign_cluster
 from monitor.collect.fetch import Fetcher
 from monitor.collect.sources import REGISTRY
 from monitor.collect.sources.base import SourceRun
@@ -87,7 +88,7 @@ def store_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
             return known, False
         item_id, created = add_item(db, item)
         if created:
-            store.assign_cluster(db, item_id, f"{item.title}\n{item.text}")
+            assign_cluster(db, item_id, f"{item.title}\n{item.text}")
         return item_id, created
 
 

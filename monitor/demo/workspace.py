@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 import monitor
-from monitor.config import ClassifierConfig, PressSource, load_config
+from monitor.config import DEFAULT_TIMEZONE, ClassifierConfig, PressSource, load_config
 from monitor.errors import MonitorError, UsageError
 from monitor.store import connect
 
@@ -103,18 +103,17 @@ def demo_sources(base: str) -> list[dict[str, Any]]:
     ]
 
 
-def _project_topic() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The topic and thresholds of the project's config.yaml, when it exists and is valid."""
+def _project_topic() -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """The topic, thresholds and match settings of the project's config.yaml, when it exists and is valid."""
     path = REPO_ROOT / "config.yaml"
     if not path.is_file():
-        return None, None
+        return None, None, None
     try:
         cfg = load_config(path)
     except MonitorError:
-        return None, None
-    if not cfg.topic.descriptions and not cfg.topic.keywords:
-        return None, cfg.classifier.thresholds.model_dump()
-    return cfg.topic.model_dump(), cfg.classifier.thresholds.model_dump()
+        return None, None, None
+    topic = cfg.topic.model_dump() if cfg.topic.descriptions or cfg.topic.keywords else None
+    return topic, cfg.classifier.thresholds.model_dump(), cfg.match.model_dump()
 
 
 DEMO_TOPIC = {
@@ -148,7 +147,7 @@ DEMO_TOPIC = {
 
 def demo_config(base: str, smtp_port: int, web_port: int) -> dict[str, Any]:
     """The demo workspace's config.yaml as a dict (paths relative to the workspace)."""
-    topic, thresholds = _project_topic()
+    topic, thresholds, match = _project_topic()
 
     classifier: dict[str, Any] = {"model": "bundled:all-MiniLM-L6-v2"}
     if thresholds:
@@ -175,7 +174,8 @@ def demo_config(base: str, smtp_port: int, web_port: int) -> dict[str, Any]:
         },
         "topic": topic or DEMO_TOPIC,
         "classifier": classifier,
-        "digest": {"recipients": RECIPIENTS, "outbox": "outbox", "timezone": "Asia/Ho_Chi_Minh"},
+        "match": match or {},
+        "digest": {"recipients": RECIPIENTS, "outbox": "outbox", "timezone": DEFAULT_TIMEZONE},
         "smtp": {
             "host": "127.0.0.1",
             "port": smtp_port,

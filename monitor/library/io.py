@@ -10,10 +10,12 @@ from typing import Any
 import sqlite_utils
 
 from monitor.errors import ImportFileError, PermissionDenied
+from monitor.review import library as review
+from monitor.review import roles
 from monitor.store import rebuttals as store
 from monitor.store.db import write
 from rebuttals import claimreview
-from rebuttals.library import RowError, can_approve, clean_fields, parse_file, stable_key
+from rebuttals.library import RowError, clean_fields, parse_file, stable_key
 
 # The actor of imports run from the command line without --approved-by (drafts only).
 CLI_USER: dict[str, Any] = {"id": None, "username": "cli", "role": "coordinator"}
@@ -91,7 +93,7 @@ def import_file(
     approver: dict[str, Any] | None = None,
 ) -> ImportReport:
     """Import a file in one transaction: upsert by key (re-import creates nothing), approve when asked."""
-    if approver is not None and not can_approve(str(approver.get("role"))):
+    if approver is not None and not roles.can(approver, roles.LIBRARY_APPROVE):
         raise PermissionDenied(
             f"user '{approver.get('username')}' is {approver.get('role')}, not an approver — name an approver or admin"
         )
@@ -107,19 +109,19 @@ def import_file(
         for f in cleaned:
             existing = store.get_rebuttal_by_key(db, f["key"])
             if existing is None:
-                rid = store.create_rebuttal(db, f, actor)
+                rid = review.create_rebuttal(db, f, actor)
                 report.created.append(rid)
             else:
                 rid = int(existing["id"])
                 before = int(existing["version"])
-                if store.update_rebuttal(db, rid, f, actor) != before:
+                if review.update_rebuttal(db, rid, f, actor) != before:
                     report.updated.append(rid)
                 else:
                     report.unchanged.append(rid)
             if approver is not None:
                 current = store.get_rebuttal(db, rid)
                 if current is not None and current["status"] != "approved":
-                    store.approve_rebuttal(db, rid, approver)
+                    review.approve_rebuttal(db, rid, approver)
                     report.approved.append(rid)
     return report
 

@@ -16,11 +16,10 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.embed import Encoder
-from monitor.classify.encoder import shared_encoder
+from monitor.classify.encoder import encode_cached, shared_encoder
 from monitor.config import Config
 from monitor.errors import ModelError
 from monitor.store import rebuttals as store
-from monitor.store.embeddings import encode_cached
 from rebuttals.matcher import Doc, Ident, Matcher
 from rebuttals.rerank import Reranker, train
 
@@ -140,7 +139,7 @@ def run_match(
         texts = [texts_by_id[i][:MAX_QUERY_CHARS] for i in chunk]
         if len(matcher) and texts:
             vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
-            rows = _rows(matcher, texts, vectors, cfg.classifier.top_k, cfg.classifier.thresholds.suggestion)
+            rows = _rows(matcher, texts, vectors, cfg.match.top_k, cfg.match.suggestion)
         else:
             rows = [[] for _ in chunk]
         for item_id, item_rows in zip(chunk, rows, strict=True):
@@ -167,8 +166,8 @@ def suggest(
         matcher,
         [text[:MAX_QUERY_CHARS]],
         vectors,
-        k or cfg.classifier.top_k,
-        cfg.classifier.thresholds.suggestion,
+        k or cfg.match.top_k,
+        cfg.match.suggestion,
     )[0]
     out = []
     for rank, row in enumerate(rows, 1):

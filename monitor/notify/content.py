@@ -12,105 +12,32 @@ import sqlite_utils
 from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from monitor import i18n
 from monitor.config import Config, Recipient
+from monitor.review import roles
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-COORDINATOR_ROLES = ("coordinator", "admin", "manager")
 
-# Every string a recipient reads, in both languages. {placeholders} are filled with str.format.
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "subject": "[misinfo-monitor] Daily digest {date}: {n} new flagged item(s)",
-        "heading": "Daily digest",
-        "window": "From {start} to {end}",
-        "counts": "Since the last digest",
-        "new_items": "New items collected",
-        "new_flagged": "New flagged items",
-        "linked": "Linked to a rebuttal",
-        "dismissed": "Dismissed",
-        "escalated": "Escalated as new claims",
-        "top": "Top new flagged items",
-        "title": "Title",
-        "source": "Source",
-        "time": "Time",
-        "risk": "Risk",
-        "rebuttal": "Suggested rebuttal",
-        "no_rebuttal": "none yet",
-        "no_items": "No new flagged items.",
-        "growing": "Growing narratives",
-        "growing_line": "{current} flagged (previous period: {previous})",
-        "no_growing": "No narrative is growing.",
-        "assignments": "Assignments due and overdue",
-        "overdue": "OVERDUE",
-        "due": "due {time}",
-        "assigned_to": "assigned to {who}, channel {channel}",
-        "no_assignments": "No assignment is due.",
-        "sources": "Failing sources",
-        "source_line": "{n} failure(s) in a row since {time}: {error}",
-        "no_sources": "All sources are healthy.",
-        "open": "Open in the app",
-        "footer": "Sent automatically by misinfo-monitor to {email} ({role}). Times are in {tz}.",
-        "surge_subject": "[misinfo-monitor] Surge alert: {narrative}: {count} flagged in the last {window}",
-        "surge_heading": "Surge alert",
-        "surge_line": "{count} flagged items in the last {window}, against a usual {baseline} per {window} "
-        "({ratio}× the baseline; alert threshold {factor}×).",
-        "examples": "Examples",
-        "best_rebuttal": "Approved rebuttal",
-        "hour": "hour",
-        "day": "24 hours",
-        "role_analyst": "analyst",
-        "role_coordinator": "coordinator",
-        "role_approver": "approver",
-        "role_admin": "administrator",
-        "role_manager": "manager",
-    },
-    "vi": {
-        "subject": "[misinfo-monitor] Bản tin ngày {date}: {n} tin mới bị gắn cờ",
-        "heading": "Bản tin hằng ngày",
-        "window": "Từ {start} đến {end}",
-        "counts": "Từ bản tin trước",
-        "new_items": "Tin mới thu thập",
-        "new_flagged": "Tin mới bị gắn cờ",
-        "linked": "Đã gắn bài phản bác",
-        "dismissed": "Đã bỏ qua",
-        "escalated": "Chuyển thành luận điệu mới",
-        "top": "Tin bị gắn cờ nổi bật",
-        "title": "Tiêu đề",
-        "source": "Nguồn",
-        "time": "Thời gian",
-        "risk": "Mức rủi ro",
-        "rebuttal": "Bài phản bác đề xuất",
-        "no_rebuttal": "chưa có",
-        "no_items": "Không có tin mới bị gắn cờ.",
-        "growing": "Luận điệu đang gia tăng",
-        "growing_line": "{current} tin bị gắn cờ (kỳ trước: {previous})",
-        "no_growing": "Không có luận điệu nào đang gia tăng.",
-        "assignments": "Phân công đến hạn và quá hạn",
-        "overdue": "QUÁ HẠN",
-        "due": "hạn {time}",
-        "assigned_to": "giao cho {who}, kênh {channel}",
-        "no_assignments": "Không có phân công nào đến hạn.",
-        "sources": "Nguồn đang lỗi",
-        "source_line": "lỗi {n} lần liên tiếp từ {time}: {error}",
-        "no_sources": "Tất cả các nguồn hoạt động bình thường.",
-        "open": "Mở trong ứng dụng",
-        "footer": "Thư gửi tự động từ misinfo-monitor tới {email} ({role}). Giờ theo múi giờ {tz}.",
-        "surge_subject": "[misinfo-monitor] Cảnh báo tăng đột biến: {narrative}: {count} tin trong {window} qua",
-        "surge_heading": "Cảnh báo tăng đột biến",
-        "surge_line": "{count} tin bị gắn cờ trong {window} qua, so với mức thường lệ {baseline} tin mỗi {window} "
-        "(gấp {ratio} lần; ngưỡng cảnh báo {factor} lần).",
-        "examples": "Ví dụ",
-        "best_rebuttal": "Bài phản bác đã duyệt",
-        "hour": "1 giờ",
-        "day": "24 giờ",
-        "role_analyst": "chuyên viên phân tích",
-        "role_coordinator": "điều phối viên",
-        "role_approver": "người duyệt",
-        "role_admin": "quản trị viên",
-        "role_manager": "lãnh đạo",
-    },
+# The e-mails' strings live in the one translation system (monitor.i18n), in
+# monitor/locales/<lang>/LC_MESSAGES/email.po under this message context.
+CONTEXT = "email"
+# The words shown for the digest's counts, a surge window and a recipient's role (message ids there).
+COUNT_LABELS = {
+    "new_items": "New items collected",
+    "new_flagged": "New flagged items",
+    "linked": "Linked to a rebuttal",
+    "dismissed": "Dismissed",
+    "escalated": "Escalated as new claims",
+}
+WINDOW_NAMES = {"hour": "hour", "day": "24 hours"}
+ROLE_LABELS = {
+    "analyst": "analyst",
+    "coordinator": "coordinator",
+    "approver": "approver",
+    "admin": "administrator",
+    "manager": "manager",
 }
 
 _DATE = {"en": "yyyy-MM-dd", "vi": "dd/MM/yyyy"}
@@ -156,11 +83,11 @@ class Formatter:
         """Strings and formats for `language`, times shown in `tz`."""
         self.language = language
         self.tz = ZoneInfo(tz)
-        self.s = STRINGS[language]
+        self._ = i18n.translator(language, CONTEXT)
 
-    def t(self, key: str, **values: object) -> str:
-        """The string `key`, formatted with `values`."""
-        return self.s[key].format(**values) if values else self.s[key]
+    def t(self, msgid: str, **values: object) -> str:
+        """The e-mail string `msgid` in this language, `%(name)s` filled from `values`."""
+        return str(self._(msgid, **values))
 
     def dt(self, value: str | datetime | None) -> str:
         """A stored time (or datetime) as local date and time."""
@@ -217,26 +144,31 @@ def digest_context(
     growing = [
         {
             "name": one_line(info.get(n, {}).get("name") or f"#{n}", 160),
-            "line": f.t("growing_line", current=current[n], previous=previous.get(n, 0)),
+            "line": f.t(
+                "%(current)s flagged (previous period: %(previous)s)",
+                current=current[n],
+                previous=previous.get(n, 0),
+            ),
         }
         for n in growing_ids
     ]
     ctx: dict[str, Any] = {
-        "t": f.s,
+        "_": f._,
         "lang": recipient.language,
-        "heading": f"{f.t('heading')}: {f.long_day(date.fromisoformat(window.period))}",
-        "window": f.t("window", start=f.dt(window.start), end=f.dt(window.end)),
-        "counts": [
-            (f.t(k), counts[k]) for k in ("new_items", "new_flagged", "linked", "dismissed", "escalated")
-        ],
+        "heading": f"{f.t('Daily digest')}: {f.long_day(date.fromisoformat(window.period))}",
+        "window": f.t("From %(start)s to %(end)s", start=f.dt(window.start), end=f.dt(window.end)),
+        "counts": [(f.t(label), counts[k]) for k, label in COUNT_LABELS.items()],
         "items": items,
         "growing": growing,
-        "coordinator": recipient.role in COORDINATOR_ROLES,
+        "coordinator": roles.can(recipient.role, roles.DIGEST_COORDINATION),
         "assignments": [],
         "sources": [],
         "app_link": cfg.web.base_url.rstrip("/") + "/",
         "footer": f.t(
-            "footer", email=recipient.email, role=f.t("role_" + recipient.role), tz=cfg.digest.timezone
+            "Sent automatically by misinfo-monitor to %(email)s (%(role)s). Times are in %(tz)s.",
+            email=recipient.email,
+            role=f.t(ROLE_LABELS[recipient.role]),
+            tz=cfg.digest.timezone,
         ),
     }
     if ctx["coordinator"]:
@@ -248,10 +180,12 @@ def digest_context(
             ctx["assignments"].append(
                 {
                     "overdue": str(a["due_at"]) < now,
-                    "due": f.t("due", time=f.dt(a["due_at"])),
+                    "due": f.t("due %(time)s", time=f.dt(a["due_at"])),
                     "what": one_line(f"{a['rebuttal_title']}: {what}" if what else a["rebuttal_title"], 200),
                     "who": f.t(
-                        "assigned_to", who=one_line(a["assignee"], 60), channel=one_line(a["channel"], 40)
+                        "assigned to %(who)s, channel %(channel)s",
+                        who=one_line(a["assignee"], 60),
+                        channel=one_line(a["channel"], 40),
                     ),
                 }
             )
@@ -259,7 +193,7 @@ def digest_context(
             {
                 "name": one_line(s["name"], 80),
                 "line": f.t(
-                    "source_line",
+                    "%(n)s failure(s) in a row since %(time)s: %(error)s",
                     n=s["consecutive_failures"],
                     time=f.dt(s["last_error_at"]) or "?",
                     error=one_line(s["last_error"], 200),
@@ -267,7 +201,11 @@ def digest_context(
             }
             for s in store.failing_sources(db)
         ]
-    ctx["subject"] = f.t("subject", date=f.day(date.fromisoformat(window.period)), n=counts["new_flagged"])
+    ctx["subject"] = f.t(
+        "[misinfo-monitor] Daily digest %(date)s: %(n)s new flagged item(s)",
+        date=f.day(date.fromisoformat(window.period)),
+        n=counts["new_flagged"],
+    )
     return ctx
 
 
@@ -281,7 +219,7 @@ def surge_context(
 ) -> dict[str, Any]:
     """Everything a surge alert shows: narrative, volume vs baseline, examples, the approved rebuttal."""
     f = Formatter(recipient.language, cfg.digest.timezone)
-    window = f.t(surge["window"])
+    window = f.t(WINDOW_NAMES[surge["window"]])
     name = one_line(surge["name"], 160)
     examples = [
         {
@@ -295,12 +233,17 @@ def surge_context(
     ]
     reb = surge.get("rebuttal")
     return {
-        "t": f.s,
+        "_": f._,
         "lang": recipient.language,
-        "subject": f.t("surge_subject", narrative=name, count=surge["count"], window=window),
-        "heading": f"{f.t('surge_heading')}: {name}",
+        "subject": f.t(
+            "[misinfo-monitor] Surge alert: %(narrative)s: %(count)s flagged in the last %(window)s",
+            narrative=name,
+            count=surge["count"],
+            window=window,
+        ),
+        "heading": f"{f.t('Surge alert')}: {name}",
         "line": f.t(
-            "surge_line",
+            "%(count)s flagged items in the last %(window)s, against a usual %(baseline)s per %(window)s (%(ratio)s× the baseline; alert threshold %(factor)s×).",
             count=surge["count"],
             window=window,
             baseline=f"{surge['baseline']:.1f}",
@@ -319,6 +262,9 @@ def surge_context(
         ),
         "app_link": cfg.web.base_url.rstrip("/") + "/",
         "footer": f.t(
-            "footer", email=recipient.email, role=f.t("role_" + recipient.role), tz=cfg.digest.timezone
+            "Sent automatically by misinfo-monitor to %(email)s (%(role)s). Times are in %(tz)s.",
+            email=recipient.email,
+            role=f.t(ROLE_LABELS[recipient.role]),
+            tz=cfg.digest.timezone,
         ),
     }

@@ -1,5 +1,8 @@
 """Exactly-once delivery of ledger-tracked email (digests_sent); see docs/digest.md.
 
+Every e-mail the application sends goes through here: digests, surge alerts and assignment e-mails
+(monitor.notify.assignment queues those as 'pending' rows in the transaction that creates the assignment).
+
 Protocol per (kind, recipient, period) row:
 1. render the message and give it a Message-ID;
 2. claim the row in one write transaction (INSERT OR IGNORE + conditional UPDATE to 'sending'),
@@ -116,8 +119,13 @@ def deliver_once(
     now: datetime,
     force: bool = False,
     worker: str | None = None,
+    attempts: int | None = None,
 ) -> SendResult:
-    """Send one ledger-tracked message at most once. `build(now_text)` -> (subject, message bytes, html)."""
+    """Send one ledger-tracked message at most once. `build(now_text)` -> (subject, message bytes, html).
+
+    A queued ('pending') row is sent with its stored bytes. `attempts` caps the SMTP attempts of this call
+    (default 1 + smtp.retries).
+    """
     worker = worker or worker_id()
     result = SendResult(recipient=recipient, kind=kind, period=period, status="failed")
     started = time.monotonic()
@@ -131,7 +139,8 @@ def deliver_once(
     stale_before = to_db_time(now - SENDING_LEASE) if force else None
     row = store.ledger_row(db, kind, recipient, period)
     if row is not None and not (
-        (row["status"] == "failed" and (row["next_attempt_after"] or "") <= now_text)
+        row["status"] == "pending"
+        or (row["status"] == "failed" and (row["next_attempt_after"] or "") <= now_text)
         or (
             row["status"] == "sending"
             and stale_before is not None
@@ -145,7 +154,8 @@ def deliver_once(
         result.subject, data, _html = build(now_text)
         payload = data.decode("utf-8")
         message_id = _header(payload, "Message-ID")
-    for attempt in range(cfg.smtp.retries + 1):
+    tries = cfg.smtp.retries + 1 if attempts is None else max(1, attempts)
+    for attempt in range(tries):
         claimed = store.claim(
             db,
             kind,
@@ -173,7 +183,7 @@ def deliver_once(
             store.mark_failed(db, int(claimed["id"]), worker, str(exc), to_db_time(retry_at))
             result.status, result.error = "failed", str(exc)
             result.unreachable = isinstance(exc, mailer.MailUnreachable)
-            if attempt < cfg.smtp.retries:
+            if attempt < tries - 1:
                 time.sleep(min(2.0**attempt, cfg.smtp.retry_backoff))
                 continue
             return result
@@ -209,7 +219,8 @@ def retry_failed(
     now: datetime | None = None,
     exclude: set[tuple[str, str, str]] | None = None,
 ) -> list[SendResult]:
-    """Re-send every failed message of the last 3 days whose backoff has passed (its stored bytes).
+    """Re-send every failed message of the last 3 days whose backoff has passed, and send every queued one
+    (their stored bytes).
 
     exclude: (kind, recipient, period) already handled by the caller in this run.
     """

@@ -28,6 +28,7 @@ from monitor.notify.delivery import (
     retry_failed,
     write_files,
 )
+from monitor.review import roles
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 
@@ -41,7 +42,6 @@ __all__ = [
     "run_surge",
 ]
 
-SURGE_ROLES = ("coordinator", "admin")
 BASELINE_DAYS = 7
 
 
@@ -141,7 +141,7 @@ def preview_html(cfg: Config, db: sqlite_utils.Database, role: str, language: st
     """The current digest as a recipient with this role and language would get it (web /digest/preview)."""
     recipient = Recipient(
         email="preview@example.invalid",
-        role=role if role in ("analyst", "coordinator", "approver", "admin", "manager") else "analyst",  # type: ignore[arg-type]
+        role=role if role in roles.ROLES else "analyst",  # type: ignore[arg-type]
         language=language if language in ("vi", "en") else cfg.web.default_language,  # type: ignore[arg-type]
     )
     return render_digest(cfg, db, recipient, local_today(cfg))[2]
@@ -305,7 +305,7 @@ def run_surge(
         )
     ]
     report = SurgeReport(surges=surges)
-    recipients = [r for r in cfg.digest.recipients if r.role in SURGE_ROLES]
+    recipients = [r for r in cfg.digest.recipients if roles.can(r.role, roles.SURGE_ALERTS)]
     out = out_dir or cfg.path(cfg.digest.outbox)
     unreachable: str | None = None
     for surge in report.surges:

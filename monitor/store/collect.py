@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.collect.normalize import CONTAINMENT, containment, minhash_bands, shingles
 from monitor.store.db import query_one, to_db_time, utcnow, write
 
 MAX_BACKOFF = 6 * 3600.0  # a failing source is retried at least this often
@@ -186,35 +185,33 @@ def known_urls(db: sqlite_utils.Database, source_id: int, limit: int) -> list[st
     return [str(r[0]) for r in rows]
 
 
-def assign_cluster(db: sqlite_utils.Database, item_id: int, text: str) -> int:
-    """Put a new item in the cluster of its earliest near-duplicate (MinHash LSH candidates confirmed by
-    shingle containment); index its bands. Returns the cluster id."""
-    keys = minhash_bands(text)
-    if keys is None:
-        return item_id
+def cluster_candidates(db: sqlite_utils.Database, item_id: int, keys: list[int]) -> list[int]:
+    """Other items sharing at least one MinHash band key with this one (ids ascending, at most 20 per band)."""
+    candidates: set[int] = set()
+    for band, value in enumerate(keys):  # one indexed lookup per band (faster than one IN (VALUES ...))
+        rows = db.execute(
+            "SELECT item_id FROM item_bands WHERE band = ? AND value = ? AND item_id != ? LIMIT 20",
+            [band, value, item_id],
+        ).fetchall()
+        candidates.update(int(r[0]) for r in rows)
+    return sorted(candidates)
+
+
+def cluster_text(db: sqlite_utils.Database, item_id: int) -> tuple[str, int] | None:
+    """('title\ntext', cluster id) of an item, or None when there is no such item."""
+    row = db.execute("SELECT title, text, cluster_id FROM items WHERE id = ?", [item_id]).fetchone()
+    return (f"{row[0]}\n{row[1]}", int(row[2] or item_id)) if row else None
+
+
+def save_cluster(db: sqlite_utils.Database, item_id: int, cluster: int, keys: list[int]) -> None:
+    """Put the item in `cluster` (when it is not its own) and index its band keys."""
     with write(db):
-        candidates: set[int] = set()
-        for band, value in enumerate(keys):  # one indexed lookup per band (faster than one IN (VALUES ...))
-            rows = db.execute(
-                "SELECT item_id FROM item_bands WHERE band = ? AND value = ? AND item_id != ? LIMIT 20",
-                [band, value, item_id],
-            ).fetchall()
-            candidates.update(int(r[0]) for r in rows)
-        cluster = item_id
-        mine = shingles(text)
-        best = 0.0
-        for other in sorted(candidates)[:100]:
-            row = db.execute("SELECT title, text, cluster_id FROM items WHERE id = ?", [other]).fetchone()
-            score = containment(mine, shingles(f"{row[0]}\n{row[1]}")) if row else 0.0
-            if score >= CONTAINMENT and score > best:
-                best, cluster = score, int(row[2] or other)
         if cluster != item_id:
             db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [cluster, item_id])
         db.conn.executemany(
             "INSERT OR IGNORE INTO item_bands (band, value, item_id) VALUES (?, ?, ?)",
             [(band, value, item_id) for band, value in enumerate(keys)],
         )
-    return cluster
 
 
 def cluster_members(db: sqlite_utils.Database, cluster_id: int) -> list[int]:

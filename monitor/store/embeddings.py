@@ -1,15 +1,18 @@
-"""Embedding cache: vectors keyed by (text hash, model id), so models never mix."""
+"""Embedding cache: vectors keyed by (text hash, model id), so models never mix.
+
+SQL only: the encoder that fills it is called by monitor.classify.encoder.encode_cached."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import sqlite_utils
 
-from classifiers.embed import Encoder, Vectors
-from classifiers.text import text_hash
 from monitor.store.db import utcnow, write
+
+Vectors = npt.NDArray[np.float32]  # one row per text (classifiers.embed.Vectors; the store names it itself)
 
 _CHUNK = 500
 
@@ -29,38 +32,19 @@ def cached_vectors(db: sqlite_utils.Database, model_id: str, hashes: Sequence[st
     return found
 
 
-def encode_cached(
-    db: sqlite_utils.Database,
-    encoder: Encoder,
-    texts: Sequence[str],
-    batch_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-) -> Vectors:
-    """Embeddings for `texts`, computing and storing only those not cached for this model."""
-    hashes = [text_hash(t) for t in texts]
-    have = cached_vectors(db, encoder.model_id, hashes)
-    missing = [i for i, h in enumerate(hashes) if h not in have]
-    seen: set[str] = set()
-    todo = [i for i in missing if not (hashes[i] in seen or seen.add(hashes[i]))]  # type: ignore[func-returns-value]
-    step = max(batch_size * 8, 256)
-    for start in range(0, len(todo), step):
-        idx = todo[start : start + step]
-        vecs = encoder.encode([texts[i] for i in idx], batch_size=batch_size)
-        now = utcnow()
-        with write(db):
-            for i, vec in zip(idx, vecs, strict=True):
-                v = np.ascontiguousarray(vec, dtype=np.float32)
-                db.execute(
-                    "INSERT OR REPLACE INTO embeddings (text_hash, model_id, dim, vector, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [hashes[i], encoder.model_id, int(v.shape[0]), v.tobytes(), now],
-                )
-                have[hashes[i]] = v
-        if progress:
-            progress(len(idx))
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.vstack([have[h] for h in hashes]).astype(np.float32, copy=False)
+def store_vectors(
+    db: sqlite_utils.Database, model_id: str, hashes: Sequence[str], vectors: Sequence[Vectors]
+) -> None:
+    """Store (or replace) the vectors of these text hashes under this model, in one transaction."""
+    now = utcnow()
+    with write(db):
+        for h, vec in zip(hashes, vectors, strict=True):
+            v = np.ascontiguousarray(vec, dtype=np.float32)
+            db.execute(
+                "INSERT OR REPLACE INTO embeddings (text_hash, model_id, dim, vector, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [h, model_id, int(v.shape[0]), v.tobytes(), now],
+            )
 
 
 def preload(db: sqlite_utils.Database, model_id: str, hashes: Sequence[str], vectors: Vectors) -> int:

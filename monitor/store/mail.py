@@ -1,4 +1,4 @@
-"""Outgoing-mail ledger (digests_sent) and the read-only queries behind the digest and surge alerts."""
+"""Outgoing-mail ledger and outbox (digests_sent: digests, surge alerts, assignment e-mails) and the read-only queries behind the digest and surge alerts."""
 
 from __future__ import annotations
 
@@ -57,14 +57,32 @@ def previous_window_end(db: sqlite_utils.Database, kind: str, recipient: str, pe
 
 
 def due_failed(db: sqlite_utils.Database, now: str, since: str) -> list[dict[str, Any]]:
-    """Failed messages created after `since` whose backoff has passed and whose bytes are stored."""
+    """Messages created after `since` whose bytes are stored and that are due: failed ones whose backoff
+    has passed, and queued ('pending') ones nobody sent yet."""
     return list(
         db.query(
-            "SELECT * FROM digests_sent WHERE status = 'failed' AND payload IS NOT NULL AND created_at > ?"
-            " AND (next_attempt_after IS NULL OR next_attempt_after <= ?) ORDER BY id",
+            "SELECT * FROM digests_sent WHERE payload IS NOT NULL AND created_at > ?"
+            " AND ((status = 'failed' AND (next_attempt_after IS NULL OR next_attempt_after <= ?))"
+            " OR status = 'pending') ORDER BY id",
             [since, now],
         )
     )
+
+
+def enqueue(
+    db: sqlite_utils.Database, kind: str, recipient: str, period: str, message_id: str, payload: str, now: str
+) -> bool:
+    """Queue a complete message as a 'pending' row (the outbox); False when that row exists already.
+
+    Call it inside the transaction that makes the message necessary, so both are saved or neither.
+    """
+    with write(db):
+        cur = db.execute(
+            "INSERT OR IGNORE INTO digests_sent (kind, recipient, period, message_id, payload, status, attempts,"
+            " created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)",
+            [kind, recipient, period, message_id, payload, now],
+        )
+        return cur.rowcount == 1
 
 
 def claimed_since(db: sqlite_utils.Database, kind: str, since: str) -> bool:

@@ -1,5 +1,8 @@
-"""SQL for the review queue: listing with filters and keyset pagination, item detail, and the analyst's
-decisions (link, dismiss, escalate) with optimistic locking on flags.version.
+"""SQL for the review queue: listing with filters and keyset pagination, item detail, and the rows the
+analyst's decisions write (flag claims with optimistic locking on flags.version, links, requests).
+
+The rules (which states and reasons exist, what may be linked, the conflict messages) live in
+monitor.review.queue; the functions here receive values already validated there.
 """
 
 from __future__ import annotations
@@ -12,16 +15,12 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.errors import Conflict, NotFound, UsageError
-from monitor.store import audit
+from monitor.errors import NotFound, UsageError
 from monitor.store.db import query_one, utcnow, write
 from monitor.store.items import get_item, item_evidence, read_blob, search_items
 from monitor.store.rebuttals import suggestions_for
 from monitor.store.schema import run_script
 
-STATES = ("new", "in_review", "linked", "dismissed", "escalated")
-OPEN_STATES = ("new", "in_review")
-DISMISS_REASONS = ("accurate", "off_topic", "duplicate", "other")
 MAX_PAGE = 200
 
 # Columns every queue row carries. The snippet is cut in SQL so a page never moves whole articles.
@@ -40,21 +39,15 @@ LEFT JOIN users hu ON hu.id = f.handled_by
 
 @dataclass
 class QueueFilter:
-    """What the analyst asked to see. states empty: every state."""
+    """What the analyst asked to see (validated by monitor.review.queue): the states to read, each one slice."""
 
-    states: tuple[str, ...] = OPEN_STATES
+    states: tuple[str, ...] = ("new", "in_review")
     source_id: int | None = None
     lang: str | None = None
     date_from: str | None = None  # store-format UTC bounds on flagged_at
     date_to: str | None = None
     min_risk: float | None = None
     narrative_id: int | None = None
-
-    def validate(self) -> None:
-        """UsageError for a state the queue does not know."""
-        for state in self.states:
-            if state not in STATES:
-                raise UsageError(f"state '{state}' does not exist — use one of {', '.join(STATES)}")
 
 
 # --- cursors ---------------------------------------------------------------------------------------------
@@ -140,12 +133,11 @@ def list_queue(
     `state IN (...)` with ORDER BY would make SQLite sort every open flag on every page.
     """
     filt = filt or QueueFilter()
-    filt.validate()
     limit = max(1, min(int(limit), MAX_PAGE))
     after = decode_cursor(cursor) if cursor else None
     slices: list[list[dict[str, Any]]] = []
-    # "Every state" is read as one slice per state too: each slice then has an index in queue order.
-    for state in filt.states or STATES:
+    # "Every state" arrives as one slice per state too: each slice then has an index in queue order.
+    for state in filt.states:
         sql, params = queue_sql(filt, state, after, limit + 1)
         slices.append(list(db.query(sql, params)))
     rows = list(heapq.merge(*slices, key=_order_key))[: limit + 1]
@@ -331,182 +323,83 @@ def _json(text: Any) -> Any:
         return {}
 
 
-# --- decisions ---------------------------------------------------------------------------------------------------
+# --- decisions: the rows they write (rules and messages: monitor.review.queue) ---------------------------
 
 
-def _claim(
+def claim_flag(
     db: sqlite_utils.Database,
     item_id: int,
-    user: dict[str, Any],
+    user_id: object,
     expected_version: int | None,
-    sets: str,
-    params: list[Any],
-) -> dict[str, Any]:
-    """Move an open flag to a decided state, or raise Conflict naming who handled it first.
+    sets: dict[str, Any],
+    open_states: tuple[str, ...],
+    keep_when_none: tuple[str, ...] = (),
+) -> bool:
+    """Move an open flag to a decided state; False when no row matched (someone else was first).
 
     The WHERE clause is the lock: only one of two concurrent analysts can match state IN open AND the
-    version they saw; the other's UPDATE changes no row.
+    version they saw; the other's UPDATE changes no row. `sets` maps flags columns (names from the
+    review layer, never from users) to values; columns in `keep_when_none` keep their value when given None.
     """
     now = utcnow()
+    parts: list[str] = []
+    args: list[Any] = []
+    for column, value in sets.items():
+        parts.append(f"{column} = COALESCE(?, {column})" if column in keep_when_none else f"{column} = ?")
+        args.append(value)
+    marks = ", ".join("?" for _ in open_states)
     sql = (
-        f"UPDATE flags SET {sets}, handled_by = ?, handled_at = ?, updated_at = ?, version = version + 1"
-        " WHERE item_id = ? AND state IN ('new', 'in_review')"
+        f"UPDATE flags SET {', '.join(parts)}, handled_by = ?, handled_at = ?, updated_at = ?,"
+        f" version = version + 1 WHERE item_id = ? AND state IN ({marks})"
     )
-    args: list[Any] = [*params, user["id"], now, now, item_id]
+    args += [user_id, now, now, item_id, *open_states]
     if expected_version is not None:
         sql += " AND version = ?"
         args.append(int(expected_version))
-    cur = db.execute(sql, args)
-    if cur.rowcount == 1:
-        flag = get_flag(db, item_id)
-        assert flag is not None
-        return flag
-    flag = get_flag(db, item_id)
-    if flag is None:
-        if query_one(db, "SELECT id FROM items WHERE id = ?", [item_id]) is None:
-            raise NotFound(f"item {item_id} does not exist")
-        raise Conflict(f"item {item_id} is not in the review queue (it was never flagged)")
-    if flag["state"] in OPEN_STATES:
-        raise _conflict(
-            "item %(id)s was changed while you were looking at it — reload the page and decide again",
-            id=item_id,
-        )
-    raise _conflict(
-        "item %(id)s was already handled by %(who)s (%(state)s, %(when)s) — reload to see the decision",
-        id=item_id,
-        who=flag.get("handled_by_name") or "?",
-        state=f"state:{flag['state']}",
-        when=flag.get("handled_at") or "",
+    return db.execute(sql, args).rowcount == 1
+
+
+def item_exists(db: sqlite_utils.Database, item_id: int) -> bool:
+    """Whether an item with this id exists."""
+    return query_one(db, "SELECT id FROM items WHERE id = ?", [item_id]) is not None
+
+
+def rebuttal_status(db: sqlite_utils.Database, rebuttal_id: int) -> dict[str, Any] | None:
+    """id, title and status of a rebuttal, or None."""
+    return query_one(db, "SELECT id, title, status FROM rebuttals WHERE id = ?", [rebuttal_id])
+
+
+def narrative_of_rebuttal(db: sqlite_utils.Database, rebuttal_id: int) -> int | None:
+    """The id of the narrative a rebuttal answers, or None."""
+    row = query_one(db, "SELECT id FROM narratives WHERE rebuttal_id = ?", [rebuttal_id])
+    return int(str(row["id"])) if row else None
+
+
+def suggestion_score(db: sqlite_utils.Database, item_id: int, rebuttal_id: int) -> tuple[bool, Any]:
+    """(whether the matcher suggested this rebuttal for the item, its score or None)."""
+    row = query_one(
+        db, "SELECT score FROM suggestions WHERE item_id = ? AND rebuttal_id = ?", [item_id, rebuttal_id]
+    )
+    return (row is not None, row["score"] if row else None)
+
+
+def add_link(db: sqlite_utils.Database, item_id: int, rebuttal_id: int, user_id: object, score: Any) -> None:
+    """A links row (kept once per item and rebuttal)."""
+    db.execute(
+        "INSERT OR IGNORE INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, ?, ?)",
+        [item_id, rebuttal_id, user_id, score, utcnow()],
     )
 
 
-def _conflict(msgid: str, **values: Any) -> Conflict:
-    """A Conflict whose English text is `msgid % values`; the web app re-translates msgid for the user.
-
-    `state` holds a "state:<name>" message id and `when` a store-format time; the English text shows them
-    as the bare state name and UTC time.
-    """
-    english = {**values, "state": str(values.get("state", "")).removeprefix("state:")}
-    exc = Conflict(msgid % english)
-    exc.msgid = msgid  # type: ignore[attr-defined]
-    exc.values = values  # type: ignore[attr-defined]
-    return exc
-
-
-def link_item(
-    db: sqlite_utils.Database,
-    item_id: int,
-    rebuttal_id: int,
-    user: dict[str, Any],
-    expected_version: int | None = None,
-    note: str | None = None,
-) -> dict[str, Any]:
-    """Link a flagged item to an APPROVED rebuttal: flag -> linked with the rebuttal's narrative, a links row, audit."""
-    with write(db):
-        rebuttal = query_one(db, "SELECT id, title, status FROM rebuttals WHERE id = ?", [rebuttal_id])
-        if rebuttal is None:
-            raise NotFound(f"rebuttal {rebuttal_id} does not exist — pick one from the suggestions or search")
-        if rebuttal["status"] != "approved":
-            raise Conflict(
-                f"rebuttal {rebuttal_id} is {rebuttal['status']}, not approved — only approved rebuttals can be linked"
-            )
-        narrative = query_one(db, "SELECT id FROM narratives WHERE rebuttal_id = ?", [rebuttal_id])
-        narrative_id = narrative["id"] if narrative else None
-        flag = _claim(
-            db,
-            item_id,
-            user,
-            expected_version,
-            "state = 'linked', narrative_id = COALESCE(?, narrative_id), note = ?, dismiss_reason = NULL",
-            [narrative_id, note or None],
-        )
-        suggestion = query_one(
-            db, "SELECT score FROM suggestions WHERE item_id = ? AND rebuttal_id = ?", [item_id, rebuttal_id]
-        )
-        score = suggestion["score"] if suggestion else None
-        db.execute(
-            "INSERT OR IGNORE INTO links (item_id, rebuttal_id, user_id, score, created_at) VALUES (?, ?, ?, ?, ?)",
-            [item_id, rebuttal_id, user["id"], score, utcnow()],
-        )
-        audit.record(
-            db,
-            str(user["username"]),
-            "item.link",
-            "item",
-            item_id,
-            {
-                "rebuttal_id": rebuttal_id,
-                "score": score,
-                "narrative_id": narrative_id,
-                "suggested": suggestion is not None,
-            },
-        )
-    return flag
-
-
-def dismiss_item(
-    db: sqlite_utils.Database,
-    item_id: int,
-    reason: str,
-    user: dict[str, Any],
-    note: str | None = None,
-    expected_version: int | None = None,
-) -> dict[str, Any]:
-    """Dismiss a flagged item with a reason (accurate, off_topic, duplicate, other) and an optional note."""
-    if reason not in DISMISS_REASONS:
-        raise UsageError(
-            f"dismiss reason '{reason}' does not exist — use one of {', '.join(DISMISS_REASONS)}"
-        )
-    if reason == "other" and not (note or "").strip():
-        raise UsageError("say why in the note when the reason is 'other'")
-    with write(db):
-        flag = _claim(
-            db,
-            item_id,
-            user,
-            expected_version,
-            "state = 'dismissed', dismiss_reason = ?, note = ?",
-            [reason, (note or "").strip() or None],
-        )
-        audit.record(
-            db, str(user["username"]), "item.dismiss", "item", item_id, {"reason": reason, "note": note or ""}
-        )
-    return flag
-
-
-def escalate_item(
-    db: sqlite_utils.Database,
-    item_id: int,
-    user: dict[str, Any],
-    note: str | None = None,
-    expected_version: int | None = None,
-) -> int:
-    """Escalate: the item needs a new rebuttal. Opens a rebuttal_requests row for coordinators; returns its id."""
-    with write(db):
-        _claim(
-            db,
-            item_id,
-            user,
-            expected_version,
-            "state = 'escalated', note = ?",
-            [(note or "").strip() or None],
-        )
-        now = utcnow()
-        cur = db.execute(
-            "INSERT INTO rebuttal_requests (item_id, requested_by, note, status, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'open', ?, ?)",
-            [item_id, user["id"], (note or "").strip() or None, now, now],
-        )
-        request_id = int(cur.lastrowid or 0)
-        audit.record(
-            db,
-            str(user["username"]),
-            "item.escalate",
-            "item",
-            item_id,
-            {"request_id": request_id, "note": note or ""},
-        )
-    return request_id
+def add_request(db: sqlite_utils.Database, item_id: int, user_id: object, note: str | None) -> int:
+    """Open a rebuttal_requests row; returns its id."""
+    now = utcnow()
+    cur = db.execute(
+        "INSERT INTO rebuttal_requests (item_id, requested_by, note, status, created_at, updated_at)"
+        " VALUES (?, ?, ?, 'open', ?, ?)",
+        [item_id, user_id, note, now, now],
+    )
+    return int(cur.lastrowid or 0)
 
 
 def open_requests(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
@@ -521,31 +414,15 @@ def open_requests(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str,
     )
 
 
-def close_request(
-    db: sqlite_utils.Database,
-    request_id: int,
-    status: str,
-    user: dict[str, Any],
-    rebuttal_id: int | None = None,
-) -> None:
-    """Mark a request done (optionally with the rebuttal written for it) or rejected."""
-    if status not in ("done", "rejected"):
-        raise UsageError("a request is closed as 'done' or 'rejected'")
-    with write(db):
-        cur = db.execute(
-            "UPDATE rebuttal_requests SET status = ?, rebuttal_id = ?, updated_at = ? WHERE id = ? AND status = 'open'",
-            [status, rebuttal_id, utcnow(), request_id],
-        )
-        if cur.rowcount != 1:
-            raise Conflict(f"request {request_id} is not open (or does not exist)")
-        audit.record(
-            db,
-            str(user["username"]),
-            f"request.{status}",
-            "rebuttal_request",
-            request_id,
-            {"rebuttal_id": rebuttal_id},
-        )
+def close_request_row(
+    db: sqlite_utils.Database, request_id: int, status: str, rebuttal_id: int | None
+) -> bool:
+    """Close an open request; False when it is not open (or does not exist)."""
+    cur = db.execute(
+        "UPDATE rebuttal_requests SET status = ?, rebuttal_id = ?, updated_at = ? WHERE id = ? AND status = 'open'",
+        [status, rebuttal_id, utcnow(), request_id],
+    )
+    return cur.rowcount == 1
 
 
 # --- migration: queue filters served by indexes -----------------------------------------------------------

@@ -1,10 +1,7 @@
-"""Rebuttal library: rebuttals, the claims they refute, versions, approval, suggestions.
+"""SQL for the rebuttal library: rebuttals, the claims they refute, versions, narratives, suggestions.
 
-Workflow: create -> draft; approve (approver/admin) -> approved, creating the rebuttal's narrative;
-retire (approver/admin) -> retired. Editing an APPROVED rebuttal's content (title, answers, body, claims,
-language, evidence, media, channels) returns it to draft: changed wording is not suggested or linked until
-it is approved again. Metadata-only edits (author, date_published, url, verdict, key) keep it approved. Every change bumps `version`, keeps a
-rebuttal_versions row (who, when, which fields) and an audit entry, in one transaction.
+The workflow rules (validation, who may write or approve, what an edit does to the status) live in
+monitor.review.library, which calls the functions here with validated values inside one transaction.
 """
 
 from __future__ import annotations
@@ -16,20 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.text import fold
-from monitor.errors import Conflict, NotFound, PermissionDenied, UsageError
-from monitor.store import audit
 from monitor.store.db import query_one, utcnow, write
-from rebuttals.library import (
-    RowError,
-    can_approve,
-    can_edit,
-    changed_fields,
-    clean_fields,
-    edit_status,
-    guess_language,
-    next_status,
-    snapshot,
-)
 
 
 def _match_state(db: sqlite_utils.Database) -> None:
@@ -81,26 +65,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_role(user: dict[str, Any], approve: bool = False) -> None:
-    role = str(user.get("role") or "")
-    if approve and not can_approve(role):
-        raise PermissionDenied(
-            f"user '{user.get('username')}' ({role}) cannot approve or retire rebuttals — ask an approver"
-        )
-    if not approve and not can_edit(role):
-        raise PermissionDenied(
-            f"user '{user.get('username')}' ({role}) cannot write rebuttals — ask a coordinator"
-        )
-
-
-def _clean(fields: dict[str, Any], partial: bool) -> dict[str, Any]:
-    try:
-        return clean_fields(fields, partial=partial)
-    except RowError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _index(db: sqlite_utils.Database, rebuttal_id: int) -> None:
+def index_rebuttal(db: sqlite_utils.Database, rebuttal_id: int) -> None:
     """Refresh the folded full-text row (accents optional in searches)."""
     r = query_one(db, "SELECT title, short_answer, body FROM rebuttals WHERE id = ?", [rebuttal_id])
     if r is None:
@@ -113,192 +78,104 @@ def _index(db: sqlite_utils.Database, rebuttal_id: int) -> None:
     )
 
 
-def _set_claims(db: sqlite_utils.Database, rebuttal_id: int, claims: list[str], language: str) -> None:
-    """Keep claim ids of unchanged texts (suggestions and caches point at them); drop the rest."""
+def set_claims(db: sqlite_utils.Database, rebuttal_id: int, claims: list[tuple[str, str]]) -> None:
+    """Make the claims (text, language) those of the rebuttal, keeping the ids of unchanged texts
+    (suggestions and caches point at them); drop the rest."""
+    texts = [text for text, _ in claims]
     existing = {c["text"]: c["id"] for c in _claims_of(db, rebuttal_id)}
     for text, cid in existing.items():
-        if text not in claims:
+        if text not in texts:
             db.execute("UPDATE suggestions SET claim_id = NULL WHERE claim_id = ?", [cid])
             db.execute("DELETE FROM rebuttal_claims WHERE id = ?", [cid])
-    for text in claims:
+    for text, language in claims:
         if text not in existing:
             db.execute(
                 "INSERT INTO rebuttal_claims (rebuttal_id, text, language) VALUES (?, ?, ?)",
-                [rebuttal_id, text, guess_language(text, language)],
+                [rebuttal_id, text, language],
             )
 
 
-def _record_version(
-    db: sqlite_utils.Database, rebuttal_id: int, version: int, changes: str, user: dict[str, Any]
+def record_version(
+    db: sqlite_utils.Database,
+    rebuttal_id: int,
+    version: int,
+    snapshot: dict[str, Any],
+    changes: str,
+    user_id: object,
 ) -> None:
-    current = get_rebuttal(db, rebuttal_id) or {}
-    snap = snapshot({**current, "claims": [c["text"] for c in current.get("claims", [])]})
-    snap["status"] = current.get("status")
+    """A rebuttal_versions row: the full record at `version`, what changed, who and when."""
     db.execute(
         "INSERT INTO rebuttal_versions (rebuttal_id, version, snapshot_json, changes, changed_by, changed_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [
             rebuttal_id,
             version,
-            json.dumps(snap, ensure_ascii=False, sort_keys=True),
+            json.dumps(snapshot, ensure_ascii=False, sort_keys=True),
             changes,
-            user.get("id"),
+            user_id,
             utcnow(),
         ],
     )
 
 
-def create_rebuttal(db: sqlite_utils.Database, fields: dict[str, Any], user: dict[str, Any]) -> int:
-    """Create a draft rebuttal with its claims; returns its id. Coordinators, approvers, admins only."""
-    _check_role(user)
-    f = _clean(fields, partial=False)
+def id_for_key(db: sqlite_utils.Database, key: str, other_than: int | None = None) -> int | None:
+    """The id of the rebuttal with this key (other than `other_than`), or None."""
+    row = query_one(db, "SELECT id FROM rebuttals WHERE key = ? AND id IS NOT ?", [key, other_than])
+    return int(str(row["id"])) if row else None
+
+
+def insert_rebuttal(db: sqlite_utils.Database, f: dict[str, Any], user_id: object) -> int:
+    """Insert a validated draft (version 1) without its claims; returns its id."""
     now = utcnow()
-    with write(db):
-        if f.get("key") and query_one(db, "SELECT id FROM rebuttals WHERE key = ?", [f["key"]]):
-            raise Conflict(f"a rebuttal with key '{f['key']}' exists already — edit it or choose another key")
-        cur = db.execute(
-            "INSERT INTO rebuttals (key, title, short_answer, body, language, verdict, url, author, date_published,"
-            " evidence_json, media_json, channels_json, status, version, created_by, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?, ?)",
-            [
-                f.get("key") or None,
-                f["title"],
-                f.get("short_answer") or "",
-                f.get("body") or "",
-                f["language"],
-                f.get("verdict"),
-                f.get("url"),
-                f.get("author"),
-                f.get("date_published"),
-                json.dumps(f.get("evidence", []), ensure_ascii=False),
-                json.dumps(f.get("media", []), ensure_ascii=False),
-                json.dumps(f.get("channels", []), ensure_ascii=False),
-                user.get("id"),
-                now,
-                now,
-            ],
-        )
-        rid = int(cur.lastrowid or 0)
-        _set_claims(db, rid, f["claims"], f["language"])
-        _index(db, rid)
-        _record_version(db, rid, 1, "created", user)
-        audit.record(db, str(user.get("username")), "rebuttal.create", "rebuttal", rid, {"title": f["title"]})
-    return rid
+    cur = db.execute(
+        "INSERT INTO rebuttals (key, title, short_answer, body, language, verdict, url, author, date_published,"
+        " evidence_json, media_json, channels_json, status, version, created_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', 1, ?, ?, ?)",
+        [
+            f.get("key") or None,
+            f["title"],
+            f.get("short_answer") or "",
+            f.get("body") or "",
+            f["language"],
+            f.get("verdict"),
+            f.get("url"),
+            f.get("author"),
+            f.get("date_published"),
+            json.dumps(f.get("evidence", []), ensure_ascii=False),
+            json.dumps(f.get("media", []), ensure_ascii=False),
+            json.dumps(f.get("channels", []), ensure_ascii=False),
+            user_id,
+            now,
+            now,
+        ],
+    )
+    return int(cur.lastrowid or 0)
 
 
-def update_rebuttal(
-    db: sqlite_utils.Database,
-    rebuttal_id: int,
-    fields: dict[str, Any],
-    user: dict[str, Any],
-    expected_version: int | None = None,
-) -> int:
-    """Apply changed fields; returns the new version (unchanged when nothing differs).
-
-    Conflict when `expected_version` is stale. An approved rebuttal goes back to draft.
-    """
-    _check_role(user)
-    f = _clean(fields, partial=True)
-    if not f.get("key"):
-        f.pop("key", None)  # an empty key in a form means "keep the key", never "erase it"
-    with write(db):
-        current = get_rebuttal(db, rebuttal_id)
-        if current is None:
-            raise NotFound(f"rebuttal {rebuttal_id} does not exist")
-        version = int(current["version"])
-        if expected_version is not None and expected_version != version:
-            raise Conflict(
-                f"rebuttal {rebuttal_id} was changed by someone else (now version {version}, you edited "
-                f"{expected_version}) — reload it and apply your change again"
-            )
-        before = snapshot({**current, "claims": [c["text"] for c in current["claims"]]})
-        changed = changed_fields(before, f)
-        if not changed:
-            return version
-        if "key" in changed and f.get("key"):
-            other = query_one(
-                db, "SELECT id FROM rebuttals WHERE key = ? AND id != ?", [f["key"], rebuttal_id]
-            )
-            if other:
-                raise Conflict(f"key '{f['key']}' is used by rebuttal {other['id']} — choose another key")
-        status = edit_status(str(current["status"]), changed)
-        sets = {name: f[name] for name in changed if name not in ("claims", "evidence", "media", "channels")}
-        for name in ("evidence", "media", "channels"):
-            if name in changed:
-                sets[f"{name}_json"] = json.dumps(f[name], ensure_ascii=False)
-        sets.update(status=status, version=version + 1, updated_at=utcnow())
-        if status != current["status"]:
-            sets.update(approved_by=None, approved_at=None)
-        db.execute(
-            f"UPDATE rebuttals SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",  # noqa: S608 - names are ours
-            [*sets.values(), rebuttal_id],
-        )
-        if "claims" in changed:
-            _set_claims(db, rebuttal_id, f["claims"], str(f.get("language") or current["language"]))
-        _index(db, rebuttal_id)
-        note = ", ".join(changed) + (
-            f"; status {current['status']} -> {status}" if status != current["status"] else ""
-        )
-        _record_version(db, rebuttal_id, version + 1, note, user)
-        audit.record(
-            db,
-            str(user.get("username")),
-            "rebuttal.update",
-            "rebuttal",
-            rebuttal_id,
-            {"changed": changed, "version": version + 1, "status": status},
-        )
-    return version + 1
+LIST_COLUMNS = ("evidence", "media", "channels")  # stored as <name>_json
 
 
-def _transition(db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any], action: str) -> None:
-    _check_role(user, approve=True)
-    with write(db):
-        current = query_one(
-            db, "SELECT id, title, status, version FROM rebuttals WHERE id = ?", [rebuttal_id]
-        )
-        if current is None:
-            raise NotFound(f"rebuttal {rebuttal_id} does not exist")
-        try:
-            status = next_status(str(current["status"]), action)
-        except RowError as exc:
-            raise Conflict(str(exc)) from None
-        now = utcnow()
-        version = int(current["version"]) + 1  # type: ignore[call-overload]
-        if action == "approve":
-            db.execute(
-                "UPDATE rebuttals SET status = ?, version = ?, approved_by = ?, approved_at = ?, retired_at = NULL,"
-                " updated_at = ? WHERE id = ?",
-                [status, version, user.get("id"), now, now, rebuttal_id],
-            )
-            db.execute(
-                "INSERT OR IGNORE INTO narratives (name, description, rebuttal_id, created_at) VALUES (?, ?, ?, ?)",
-                [current["title"], None, rebuttal_id, now],
-            )
+def update_rebuttal_row(db: sqlite_utils.Database, rebuttal_id: int, values: dict[str, Any]) -> None:
+    """Set validated columns (list fields given by name are stored as JSON; names come from the review
+    layer, never from users)."""
+    sets: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in LIST_COLUMNS:
+            sets[f"{name}_json"] = json.dumps(value, ensure_ascii=False)
         else:
-            db.execute(
-                "UPDATE rebuttals SET status = ?, version = ?, retired_at = ?, updated_at = ? WHERE id = ?",
-                [status, version, now, now, rebuttal_id],
-            )
-        _record_version(db, rebuttal_id, version, f"status {current['status']} -> {status}", user)
-        audit.record(
-            db,
-            str(user.get("username")),
-            f"rebuttal.{action}",
-            "rebuttal",
-            rebuttal_id,
-            {"from": current["status"], "to": status, "version": version},
-        )
+            sets[name] = value
+    db.execute(
+        f"UPDATE rebuttals SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",  # noqa: S608 - names are ours
+        [*sets.values(), rebuttal_id],
+    )
 
 
-def approve_rebuttal(db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any]) -> None:
-    """Approve a draft (or retired) rebuttal and create its narrative if missing. Approvers/admins only."""
-    _transition(db, rebuttal_id, user, "approve")
-
-
-def retire_rebuttal(db: sqlite_utils.Database, rebuttal_id: int, user: dict[str, Any]) -> None:
-    """Retire a rebuttal: it is no longer suggested or linkable. Approvers/admins only."""
-    _transition(db, rebuttal_id, user, "retire")
+def ensure_narrative(db: sqlite_utils.Database, rebuttal_id: int, name: str, now: str) -> None:
+    """The rebuttal's narrative, created (named after it) when missing."""
+    db.execute(
+        "INSERT OR IGNORE INTO narratives (name, description, rebuttal_id, created_at) VALUES (?, ?, ?, ?)",
+        [name, None, rebuttal_id, now],
+    )
 
 
 def get_rebuttal(db: sqlite_utils.Database, rebuttal_id: int) -> dict[str, Any] | None:

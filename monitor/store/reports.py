@@ -18,10 +18,13 @@ Rows = list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class Window:
-    """The reporting period: the last `days` days, grouped into days of time zone `tz`."""
+    """The reporting period: the last `days` days, grouped into days of time zone `tz`.
+
+    tz comes from the caller (web.timezone in the config); UTC only when none is given.
+    """
 
     days: int = 30
-    tz: str = "Asia/Ho_Chi_Minh"
+    tz: str = "UTC"
 
     @property
     def since(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from typing import Any
 
@@ -14,7 +15,6 @@ from monitor.errors import Conflict, NotFound, UsageError
 from monitor.store import audit
 from monitor.store.db import from_db_time, query_one, to_db_time, utcnow, write
 
-ROLES = ("analyst", "coordinator", "approver", "admin")
 _hasher = PasswordHasher()
 
 
@@ -61,9 +61,10 @@ def create_user(
     language: str = "vi",
     actor: str = "system",
 ) -> int:
-    """Create a user; Conflict when the name is taken."""
-    if role not in ROLES:
-        raise UsageError(f"role '{role}' does not exist — use one of {', '.join(ROLES)}")
+    """Create a user; Conflict when the name is taken. `role` is checked by the caller against the roles
+    table (monitor.review.roles.check_role)."""
+    if not role:
+        raise UsageError("a user needs a role")
     if not username or not username.strip():
         raise UsageError("a user name cannot be empty")
     if len(password) < 8:
@@ -140,12 +141,12 @@ def list_users(db: sqlite_utils.Database, include_disabled: bool = True) -> list
 
 
 def users_with_role(db: sqlite_utils.Database, *roles: str) -> list[dict[str, Any]]:
-    """Active users holding one of `roles` (admins included), by name."""
+    """Active users holding one of `roles` (give monitor.review.roles.roles_with(capability)), by name."""
     marks = ", ".join("?" for _ in roles) or "''"
     return list(
         db.query(
             "SELECT id, username, role, email, language FROM users WHERE disabled = 0"
-            f" AND (role = 'admin' OR role IN ({marks})) ORDER BY username",
+            f" AND role IN ({marks}) ORDER BY username",
             list(roles),
         )
     )
@@ -290,4 +291,30 @@ def _throttle_table(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("users_0001_login_throttle", _throttle_table)]
+def _role_check_off(db: sqlite_utils.Database) -> None:
+    """Drop the list of role names from users.role's CHECK: roles come from one table
+    (monitor.review.roles, which added the read-only 'manager'), validated before a row is written.
+
+    Removing a CHECK constraint does not change what is on disk, so SQLite's documented writable_schema
+    procedure edits the stored CREATE TABLE text in place (no table rebuild, foreign keys untouched).
+    """
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone()
+    if row is None:
+        return
+    old = str(row[0])
+    new = re.sub(r"role TEXT NOT NULL CHECK \(role IN \([^)]*\)\)", "role TEXT NOT NULL", old)
+    if new == old:
+        return
+    version = int(db.execute("PRAGMA schema_version").fetchone()[0])
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'users'", [new])
+        db.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+
+
+MIGRATIONS = [
+    ("users_0001_login_throttle", _throttle_table),
+    ("users_0002_roles_from_the_roles_table", _role_check_off),
+]

@@ -10,26 +10,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.errors import NotFound
+from monitor.review import queue as review
+from monitor.review import roles, service
+from monitor.review.library import approve_rebuttal, create_rebuttal
 from monitor.store import queue as q
-from monitor.store.assignments import (
-    create_assignment,
-    get_assignment,
-    list_assignments,
-    require_assignment,
-    update_assignment,
-)
-from monitor.store.rebuttals import approve_rebuttal, create_rebuttal, get_rebuttal, list_rebuttals
-from monitor.store.users import get_user_by_id
-from monitor.web import i18n
-from monitor.web.deps import api_user, get_db
-from monitor.web.routes_assignments import notify_assignee
-from monitor.web.routes_queue import ACT_ROLES, VIEW_ROLES, build_filter
+from monitor.store.assignments import get_assignment
+from monitor.store.rebuttals import get_rebuttal, list_rebuttals
+from monitor.web.deps import api_user, config, get_db
 
 router = APIRouter(prefix="/api", tags=["api"])
-
-EDIT_ROLES = ("coordinator", "approver")
-APPROVE_ROLES = ("approver",)
-ANY_ROLE = ("analyst", "coordinator", "approver")
 
 
 class LinkBody(BaseModel):
@@ -106,22 +95,22 @@ def api_queue(
     min_score: float | None = Query(None, description="Minimum risk, 0-1"),
     narrative: int | None = Query(None, description="Narrative id"),
     cursor: str | None = Query(None, description="`next` from the previous page"),
-    limit: int = Query(50, ge=1, le=q.MAX_PAGE),
-    user: dict[str, Any] = Depends(api_user(*VIEW_ROLES)),
+    limit: int = Query(50, ge=1, le=review.MAX_PAGE),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """One page of the queue; pass `next` back as `cursor` for the following page."""
-    filt = build_filter(
-        request.app.state.cfg.web.timezone,
-        state,
-        None if source is None else str(source),
-        lang,
-        date_from,
-        date_to,
-        None if min_score is None else str(min_score),
-        None if narrative is None else str(narrative),
+    filt = service.queue_filter(
+        config(request),
+        state=state,
+        source=None if source is None else str(source),
+        lang=lang,
+        date_from=date_from,
+        date_to=date_to,
+        min_score=None if min_score is None else str(min_score),
+        narrative=None if narrative is None else str(narrative),
     )
-    rows, next_cursor = q.list_queue(db, filt, cursor, limit)
+    rows, next_cursor = review.list_queue(db, filt, cursor, limit)
     q.attach_suggestions(db, rows, limit=3)
     return {"items": [_queue_item(r) for r in rows], "next": next_cursor}
 
@@ -131,7 +120,7 @@ def api_search(
     q_: str = Query("", alias="q", description="Words to find"),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=10_000),
-    user: dict[str, Any] = Depends(api_user(*VIEW_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Items matching `q`, best first; flagged ones carry their state and risk."""
@@ -198,7 +187,7 @@ def _item_json(db: sqlite_utils.Database, item_id: int) -> dict[str, Any]:
 @router.get("/items/{item_id}", summary="One item with its state, scores and suggestions")
 def api_item(
     item_id: int,
-    user: dict[str, Any] = Depends(api_user(*VIEW_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """The item, its flag state and reasons, and suggested approved rebuttals."""
@@ -209,11 +198,11 @@ def api_item(
 def api_link(
     item_id: int,
     body: LinkBody,
-    user: dict[str, Any] = Depends(api_user(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """409 when someone handled it first."""
-    q.link_item(db, item_id, body.rebuttal_id, user, expected_version=body.version, note=body.note)
+    review.link_item(db, item_id, body.rebuttal_id, user, expected_version=body.version, note=body.note)
     return _item_json(db, item_id)
 
 
@@ -221,11 +210,11 @@ def api_link(
 def api_dismiss(
     item_id: int,
     body: DismissBody,
-    user: dict[str, Any] = Depends(api_user(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """409 when someone handled it first."""
-    q.dismiss_item(db, item_id, body.reason, user, note=body.note, expected_version=body.version)
+    review.dismiss_item(db, item_id, body.reason, user, note=body.note, expected_version=body.version)
     return _item_json(db, item_id)
 
 
@@ -233,12 +222,12 @@ def api_dismiss(
 def api_escalate(
     item_id: int,
     body: EscalateBody | None = None,
-    user: dict[str, Any] = Depends(api_user(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Opens a request for coordinators; 409 when someone handled it first."""
     body = body or EscalateBody()
-    request_id = q.escalate_item(db, item_id, user, note=body.note, expected_version=body.version)
+    request_id = review.escalate_item(db, item_id, user, note=body.note, expected_version=body.version)
     return {**_item_json(db, item_id), "request_id": request_id}
 
 
@@ -265,7 +254,7 @@ def api_rebuttals(
     q_: str | None = Query(None, alias="q", description="Words to find (accents optional)"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    user: dict[str, Any] = Depends(api_user(*ANY_ROLE)),
+    user: dict[str, Any] = Depends(api_user(roles.LIBRARY_READ)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Each with id, title, status and the claims it refutes."""
@@ -279,7 +268,7 @@ def api_rebuttals(
 @router.post("/rebuttals", status_code=201, summary="Create a draft rebuttal")
 def api_create_rebuttal(
     fields: dict[str, Any],
-    user: dict[str, Any] = Depends(api_user(*EDIT_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.LIBRARY_EDIT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> JSONResponse:
     """Fields: title, claims (list), short_answer, body, language, key, verdict, url, ..."""
@@ -292,7 +281,7 @@ def api_create_rebuttal(
 @router.post("/rebuttals/{rebuttal_id}/approve", summary="Approve a rebuttal (approver)")
 def api_approve_rebuttal(
     rebuttal_id: int,
-    user: dict[str, Any] = Depends(api_user(*APPROVE_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.LIBRARY_APPROVE)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Draft -> approved; creates its narrative."""
@@ -306,55 +295,47 @@ def api_approve_rebuttal(
 
 # --- assignments -----------------------------------------------------------------------------------------
 
-MANAGER_ROLES = ("coordinator",)
-
 
 @router.get("/assignments", summary="Assignments (coordinators see all; others their own)")
 def api_assignments(
     status: str | None = Query(None, description="assigned, in_progress, published or cancelled"),
-    user: dict[str, Any] = Depends(api_user(*ANY_ROLE)),
+    user: dict[str, Any] = Depends(api_user(roles.ASSIGNMENTS_WORK)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """Soonest due first, with an `overdue` flag."""
-    manager = user["role"] in ("admin", *MANAGER_ROLES)
-    rows = list_assignments(db, status=status, assignee_id=None if manager else int(user["id"]))
-    return {"assignments": rows}
+    return {"assignments": service.visible_assignments(db, user, status=status)}
 
 
 @router.post("/assignments", status_code=201, summary="Assign a response (coordinator)")
 def api_create_assignment(
     request: Request,
     fields: dict[str, Any],
-    user: dict[str, Any] = Depends(api_user(*MANAGER_ROLES)),
+    user: dict[str, Any] = Depends(api_user(roles.ASSIGN)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> JSONResponse:
-    """Fields: item_id or narrative_id, rebuttal_id, channel, assignee (name or id), due_at, note."""
-    fields.setdefault("timezone", request.app.state.cfg.web.timezone)
-    new_id = create_assignment(db, fields, user)
-    row = require_assignment(db, new_id)
-    warning = _notify(request, db, row)
+    """Fields: item_id or narrative_id, rebuttal_id, channel, assignee (name or id), due_at, note.
+
+    The assignee's e-mail is queued with the assignment and sent at once; `notification_warning` says
+    when it could not be (the assignment is saved either way)."""
+    cfg = config(request)
+    fields.pop("timezone", None)  # due dates are read in the configured web.timezone
+    row = service.create_assignment(cfg, db, fields, user)
+    warning = service.notify_assignee(cfg, db, row)
     return JSONResponse({**row, "notification_warning": warning}, status_code=201)
 
 
 @router.patch("/assignments/{assignment_id}", summary="Update an assignment (status, published_url, details)")
 def api_update_assignment(
+    request: Request,
     assignment_id: int,
     fields: dict[str, Any],
-    user: dict[str, Any] = Depends(api_user(*ANY_ROLE)),
+    user: dict[str, Any] = Depends(api_user(roles.ASSIGNMENTS_WORK)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> dict[str, Any]:
     """The assignee moves status (published needs published_url); coordinators change the details."""
     version = fields.pop("version", None)
-    update_assignment(db, assignment_id, fields, user, expected_version=version)
+    fields.pop("timezone", None)  # due dates are read in the configured web.timezone
+    service.update_assignment(config(request), db, assignment_id, fields, user, expected_version=version)
     row = get_assignment(db, assignment_id)
     assert row is not None
     return row
-
-
-def _notify(request: Request, db: sqlite_utils.Database, row: dict[str, Any]) -> str | None:
-    """Email the assignee through the assignments feature (a mail failure is a warning, not an error)."""
-    cfg = request.app.state.cfg
-    assignee = get_user_by_id(db, int(row["assignee_id"]))
-    lang = i18n.normalise(assignee.get("language") if assignee else None, cfg.web.default_language)
-    result: str | None = notify_assignee(cfg, row, lang)
-    return result

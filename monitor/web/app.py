@@ -18,12 +18,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from monitor import i18n
 from monitor.config import Config
 from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, UsageError
 from monitor.store import connect
 from monitor.web import (
     api,
-    i18n,
     routes_admin,
     routes_assignments,
     routes_auth,

@@ -14,12 +14,13 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from monitor import i18n
 from monitor.config import Config
 from monitor.errors import PermissionDenied
+from monitor.review import roles
 from monitor.store import connect
 from monitor.store.db import from_db_time
 from monitor.store.users import get_user_by_id, user_for_token
-from monitor.web import i18n
 
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
@@ -83,13 +84,45 @@ def current_user(request: Request, db: sqlite_utils.Database = Depends(get_db)) 
     return user
 
 
-def has_role(user: dict[str, Any] | None, *roles: str) -> bool:
-    """True when the user holds one of `roles` (admin holds every role)."""
-    return bool(user) and (user["role"] == "admin" or user["role"] in roles)  # type: ignore[index]
+def has_role(user: dict[str, Any] | None, *names: str) -> bool:
+    """True when the user holds one of the roles `names` (admin holds every role).
+
+    Pages and routes ask `can(user, capability)` instead; templates still use this for a few links.
+    """
+    return bool(user) and (roles.can(user, roles.ADMIN) or user["role"] in names)  # type: ignore[index]
 
 
-def require_roles(*roles: str) -> Callable[..., dict[str, Any]]:
-    """Dependency for HTML pages: the user row; redirect to login when anonymous, 403 for a wrong role.
+def can(user: dict[str, Any] | None, capability: str) -> bool:
+    """Whether the user holds a capability of the roles table (monitor.review.roles); False when anonymous."""
+    return bool(user) and roles.can(user, capability)
+
+
+def _denied(capability: str, user: dict[str, Any], who: str) -> PermissionDenied:
+    allowed = " or ".join(name for name in roles.roles_with(capability) if name != "admin") or "admin"
+    return PermissionDenied(
+        f"this {who} needs the role {allowed}; you are '{user['role']}' — ask an administrator"
+    )
+
+
+def require_user(capability: str | None = None) -> Callable[..., dict[str, Any]]:
+    """Dependency for HTML pages: the user row; redirect to login when anonymous, 403 without `capability`.
+
+    With no capability, any logged-in user passes.
+    """
+
+    def dependency(request: Request, user: dict[str, Any] | None = Depends(current_user)) -> dict[str, Any]:
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target)
+        if capability is not None and not roles.can(user, capability):
+            raise _denied(capability, user, "page")
+        return user
+
+    return dependency
+
+
+def require_roles(*names: str) -> Callable[..., dict[str, Any]]:
+    """Dependency for HTML pages by role names (admin passes); prefer require_user(capability).
 
     With no roles given, any logged-in user passes.
     """
@@ -98,9 +131,9 @@ def require_roles(*roles: str) -> Callable[..., dict[str, Any]]:
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
-        if roles and not has_role(user, *roles):
+        if names and not has_role(user, *names):
             raise PermissionDenied(
-                f"this page needs the role {' or '.join(roles)}; you are '{user['role']}' — ask an administrator"
+                f"this page needs the role {' or '.join(names)}; you are '{user['role']}' — ask an administrator"
             )
         return user
 
@@ -111,8 +144,8 @@ def require_roles(*roles: str) -> Callable[..., dict[str, Any]]:
 _bearer = HTTPBearer(auto_error=False, description="An API token from `misinfo users token NAME`.")
 
 
-def api_user(*roles: str) -> Callable[..., dict[str, Any]]:
-    """Dependency for API routes: the bearer token's user; 401 without a valid token, 403 for a wrong role."""
+def api_user(capability: str | None = None) -> Callable[..., dict[str, Any]]:
+    """Dependency for API routes: the bearer token's user; 401 without a valid token, 403 without `capability`."""
 
     def dependency(
         request: Request,
@@ -132,9 +165,10 @@ def api_user(*roles: str) -> Callable[..., dict[str, Any]]:
             raise AuthRequired(
                 "invalid, revoked or disabled token — create a new one with `misinfo users token NAME`"
             )
-        if roles and not has_role(user, *roles):
+        if capability is not None and not roles.can(user, capability):
+            allowed = " or ".join(n for n in roles.roles_with(capability) if n != "admin")
             raise PermissionDenied(
-                f"this route needs the role {' or '.join(roles)}; the token's user is '{user['role']}'"
+                f"this route needs the role {allowed}; the token's user is '{user['role']}'"
             )
         request.state.user = user
         return user
@@ -186,8 +220,10 @@ def language(request: Request) -> str:
     return i18n.normalise(request.session.get(SESSION_LANG), default)
 
 
-def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: str = "Asia/Ho_Chi_Minh") -> str:
-    """A stored UTC time shown in the configured time zone."""
+def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: str | None = None) -> str:
+    """A stored UTC time shown in `tz`, the configured time zone (web.timezone): callers always pass it."""
+    if tz is None:
+        raise TypeError("localtime() needs the configured time zone: pass tz=cfg.web.timezone")
     if not value:
         return ""
     dt = from_db_time(value) if isinstance(value, str) else value
@@ -220,6 +256,7 @@ def render(request: Request, template_name: str, status_code: int = 200, **conte
         # Fragments (templates named _*.html) leave queued messages for the next full page.
         flashes=[] if template_name.rsplit("/", 1)[-1].startswith("_") else pop_flashes(request),
         has_role=has_role,
+        can=can,
     )
     response: Response = templates.TemplateResponse(request, template_name, context, status_code=status_code)
     return response

@@ -11,9 +11,10 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from monitor.review import roles
 from monitor.store.audit_query import audit_actions, audit_actors, search_audit
 from monitor.store.db import to_db_time
-from monitor.web.deps import config, get_db, render, require_roles
+from monitor.web.deps import config, get_db, render, require_user
 
 router = APIRouter()
 
@@ -38,7 +39,7 @@ def audit_page(
     date_to: str = "",
     before: int | None = None,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles("admin")),
+    user: dict[str, Any] = Depends(require_user(roles.AUDIT)),
 ) -> Response:
     """Newest first; filter by actor, action (or its prefix, e.g. 'assignment') and local date range."""
     tz = config(request).web.timezone

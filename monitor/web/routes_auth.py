@@ -9,8 +9,8 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from monitor import i18n
 from monitor.store import users as store_users
-from monitor.web import i18n
 from monitor.web.deps import (
     SESSION_CSRF,
     SESSION_LANG,

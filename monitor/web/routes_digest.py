@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from monitor.notify.digest import preview_html
+from monitor.review import roles
 from monitor.web.deps import config, get_db, language, render, require_roles
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-PREVIEW_ROLES = ("coordinator",)
-DIGEST_ROLES = ("analyst", "coordinator", "approver", "admin", "manager")
+PREVIEW_ROLES = roles.roles_with(roles.DIGEST_PREVIEW)
+DIGEST_ROLES = roles.ROLE_NAMES  # the roles a preview can be shown as
 # The raw preview is a document of its own: nothing may load or run, and it cannot reach this app's cookies.
 RAW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; sandbox"
 

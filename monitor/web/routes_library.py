@@ -11,19 +11,18 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from monitor import i18n
 from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied
+from monitor.review import library as review
+from monitor.review import roles
+from monitor.review.library import CHANNELS, MEDIA_TYPES, STATUSES
 from monitor.store import rebuttals as rebuttals_store
-from monitor.web import i18n
-from monitor.web.deps import flash, get_db, language, render, require_roles, verify_csrf
-from rebuttals.library import CHANNELS, MEDIA_TYPES
+from monitor.web.deps import can, flash, get_db, language, render, require_user, verify_csrf
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-READ_ROLES: tuple[str, ...] = ()  # any logged-in user reads the library
-EDIT_ROLES = ("coordinator", "approver")
-APPROVE_ROLES = ("approver",)
-STATUSES = ("draft", "approved", "retired")
+# Any logged-in user reads the library; roles.LIBRARY_EDIT writes drafts, roles.LIBRARY_APPROVE approves.
 PAGE_SIZE = 50
 
 
@@ -129,7 +128,7 @@ def list_page(
     status: str = "",
     page: int = 1,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*READ_ROLES)),
+    user: dict[str, Any] = Depends(require_user()),
 ) -> Response:
     """The library: search (accents optional) and filter by status."""
     status = status if status in STATUSES else ""
@@ -150,7 +149,7 @@ def list_page(
 
 
 @router.get("/rebuttals/new", include_in_schema=False)
-def new_form(request: Request, user: dict[str, Any] = Depends(require_roles(*EDIT_ROLES))) -> Response:
+def new_form(request: Request, user: dict[str, Any] = Depends(require_user(roles.LIBRARY_EDIT))) -> Response:
     """An empty draft form."""
     return _render_form(request, None, _form_values(None), None)
 
@@ -159,7 +158,7 @@ def new_form(request: Request, user: dict[str, Any] = Depends(require_roles(*EDI
 async def create(
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*EDIT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.LIBRARY_EDIT)),
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Create a draft; a validation error re-shows the form with what was typed."""
@@ -167,7 +166,7 @@ async def create(
     raw = {k: (form.getlist(k) if k == "channels" else form.get(k)) for k in form}
     fields = _fields_from_form(raw)
     try:
-        new_id = rebuttals_store.create_rebuttal(db, fields, user)
+        new_id = review.create_rebuttal(db, fields, user)
     except PermissionDenied:
         raise
     except MonitorError as exc:
@@ -184,7 +183,7 @@ def detail(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*READ_ROLES)),
+    user: dict[str, Any] = Depends(require_user()),
 ) -> Response:
     """One rebuttal with claims, evidence, media, channels and the actions the user may take."""
     rebuttal = _require(db, rebuttal_id)
@@ -193,13 +192,9 @@ def detail(
         "library_detail.html",
         r=rebuttal,
         claims=_claim_texts(rebuttal),
-        can_edit=_has(user, EDIT_ROLES),
-        can_approve=_has(user, APPROVE_ROLES),
+        can_edit=can(user, roles.LIBRARY_EDIT),
+        can_approve=can(user, roles.LIBRARY_APPROVE),
     )
-
-
-def _has(user: dict[str, Any], roles: tuple[str, ...]) -> bool:
-    return user["role"] == "admin" or user["role"] in roles
 
 
 @router.get("/rebuttals/{rebuttal_id}/edit", include_in_schema=False)
@@ -207,7 +202,7 @@ def edit_form(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*EDIT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.LIBRARY_EDIT)),
 ) -> Response:
     """The edit form; it carries the version so a concurrent edit is refused, not overwritten."""
     rebuttal = _require(db, rebuttal_id)
@@ -219,7 +214,7 @@ async def update(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*EDIT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.LIBRARY_EDIT)),
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Save an edit. Editing an approved rebuttal returns it to draft (the store's rule)."""
@@ -232,7 +227,7 @@ async def update(
     except ValueError:
         expected = int(rebuttal["version"])
     try:
-        rebuttals_store.update_rebuttal(db, rebuttal_id, fields, user, expected_version=expected)
+        review.update_rebuttal(db, rebuttal_id, fields, user, expected_version=expected)
     except PermissionDenied:
         raise
     except MonitorError as exc:
@@ -249,13 +244,11 @@ def approve(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*APPROVE_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.LIBRARY_APPROVE)),
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Approve: the rebuttal can now be suggested, linked and assigned."""
-    return _change_status(
-        request, db, rebuttal_id, user, rebuttals_store.approve_rebuttal, "Rebuttal approved."
-    )
+    return _change_status(request, db, rebuttal_id, user, review.approve_rebuttal, "Rebuttal approved.")
 
 
 @router.post("/rebuttals/{rebuttal_id}/retire", include_in_schema=False)
@@ -263,13 +256,11 @@ def retire(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*APPROVE_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.LIBRARY_APPROVE)),
     _csrf: None = Depends(verify_csrf),
 ) -> Response:
     """Retire: no longer suggested or linkable; existing links stay."""
-    return _change_status(
-        request, db, rebuttal_id, user, rebuttals_store.retire_rebuttal, "Rebuttal retired."
-    )
+    return _change_status(request, db, rebuttal_id, user, review.retire_rebuttal, "Rebuttal retired.")
 
 
 def _change_status(
@@ -292,7 +283,7 @@ def versions(
     rebuttal_id: int,
     request: Request,
     db: sqlite_utils.Database = Depends(get_db),
-    user: dict[str, Any] = Depends(require_roles(*READ_ROLES)),
+    user: dict[str, Any] = Depends(require_user()),
 ) -> Response:
     """Every version: who, when, what changed, and the full text at that version."""
     rebuttal = _require(db, rebuttal_id)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import nh3
 import sqlite_utils
@@ -13,18 +11,18 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from monitor.errors import UsageError
+from monitor.i18n import translate
+from monitor.review import queue as review
+from monitor.review import roles, service
+from monitor.review.queue import opt_int
 from monitor.store import queue as q
-from monitor.store.db import to_db_time
 from monitor.store.rebuttals import list_rebuttals
-from monitor.web.deps import flash, get_db, is_htmx, language, render, require_roles, verify_csrf
-from monitor.web.i18n import translate
+from monitor.web.deps import can, config, flash, get_db, is_htmx, language, render, require_user, verify_csrf
 
 router = APIRouter(include_in_schema=False)
 
-# Who may look at the queue and who may decide. Approvers read (they approve what analysts escalate).
-VIEW_ROLES = ("analyst", "coordinator", "approver")
-ACT_ROLES = ("analyst", "coordinator")
-REQUEST_ROLES = ("coordinator", "approver")
+# Who may look at the queue and who may decide: roles.QUEUE_VIEW, roles.QUEUE_ACT, roles.REQUESTS
+# (monitor.review.roles). Approvers read (they approve what analysts escalate).
 
 # Kept HTML (items.html) is shown only after nh3 strips everything but plain formatting: no images
 # (they would leak requests), no scripts, styles, forms or event handlers; links lose javascript:.
@@ -78,68 +76,6 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def _local_day_bound(value: str | None, tz: str, next_day: bool = False) -> str | None:
-    """A YYYY-MM-DD typed in local time -> the store's UTC string at that local midnight."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"'{value}' is not a date — use YYYY-MM-DD") from None
-    if next_day:
-        day += timedelta(days=1)
-    return to_db_time(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)))
-
-
-def _opt_int(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"{name} must be a number") from None
-
-
-def _opt_float(value: str | None, name: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise UsageError(f"{name} must be a number between 0 and 1") from None
-    return number / 100 if number > 1 else number  # accept 70 as 70%
-
-
-def build_filter(
-    tz: str,
-    state: str | None = None,
-    source: str | None = None,
-    lang: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    min_score: str | None = None,
-    narrative: str | None = None,
-) -> q.QueueFilter:
-    """A QueueFilter from query-string values (state 'open' = new + in review, 'all' = every state)."""
-    if not state or state == "open":
-        states: tuple[str, ...] = q.OPEN_STATES
-    elif state == "all":
-        states = ()
-    else:
-        states = (state,)
-    filt = q.QueueFilter(
-        states=states,
-        source_id=_opt_int(source, "source"),
-        lang=(lang or "").strip() or None,
-        date_from=_local_day_bound(date_from, tz),
-        date_to=_local_day_bound(date_to, tz, next_day=True),
-        min_risk=_opt_float(min_score, "minimum score"),
-        narrative_id=_opt_int(narrative, "narrative"),
-    )
-    filt.validate()
-    return filt
-
-
 @router.get("/queue")
 def queue_page(
     request: Request,
@@ -151,14 +87,22 @@ def queue_page(
     min_score: str | None = None,
     narrative: str | None = None,
     cursor: str | None = None,
-    limit: int = Query(50, ge=1, le=q.MAX_PAGE),
-    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    limit: int = Query(50, ge=1, le=review.MAX_PAGE),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Flagged items, highest risk then newest, filtered, one keyset page at a time."""
-    tz = request.app.state.cfg.web.timezone
-    filt = build_filter(tz, state, source, lang, date_from, date_to, min_score, narrative)
-    rows, next_cursor = q.list_queue(db, filt, cursor, limit)
+    filt = service.queue_filter(
+        config(request),
+        state=state,
+        source=source,
+        lang=lang,
+        date_from=date_from,
+        date_to=date_to,
+        min_score=min_score,
+        narrative=narrative,
+    )
+    rows, next_cursor = review.list_queue(db, filt, cursor, limit)
     rows = q.collapse_duplicates(db, rows)
     q.attach_suggestions(db, rows, limit=1)
     params = {
@@ -187,7 +131,7 @@ def queue_page(
         rows=rows,
         filters=params,
         state=state or "open",
-        states=q.STATES,
+        states=review.STATES,
         sources=q.source_choices(db),
         narratives=q.narrative_choices(db),
         next_url=("/queue?" + urlencode({**params, "cursor": next_cursor})) if next_cursor else None,
@@ -199,7 +143,7 @@ def queue_page(
 
 
 def _can_act(user: dict[str, Any]) -> bool:
-    return user["role"] == "admin" or user["role"] in ACT_ROLES
+    return can(user, roles.QUEUE_ACT)
 
 
 @router.get("/search")
@@ -207,7 +151,7 @@ def search_page(
     request: Request,
     q_: str = Query("", alias="q"),
     page: int = Query(1, ge=1, le=100),
-    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Full-text search across all items, flagged or not (accents optional)."""
@@ -232,7 +176,7 @@ def item_page(
     item_id: int,
     focus: str | None = None,
     next: str | None = None,
-    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """One item: content (escaped), source, time, evidence, scores with reasons, suggestions, actions."""
@@ -248,7 +192,7 @@ def item_page(
         focus=focus if focus in ("link", "dismiss", "escalate") else None,
         back=_safe_back(next),
         reasons_list=reasons_list,
-        dismiss_reasons=q.DISMISS_REASONS,
+        dismiss_reasons=review.DISMISS_REASONS,
         safe_url=safe_url,
     )
 
@@ -263,7 +207,7 @@ def _safe_back(target: str | None) -> str:
 def evidence_download(
     item_id: int,
     evidence_id: int,
-    user: dict[str, Any] = Depends(require_roles(*VIEW_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_VIEW)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """The evidence copy as fetched, as a plain-text download: never rendered as HTML by the browser."""
@@ -282,7 +226,7 @@ def rebuttal_search(
     request: Request,
     item_id: int,
     q_: str = Query("", alias="q"),
-    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """htmx fragment: approved rebuttals matching a search, to link one that was not suggested."""
@@ -299,7 +243,7 @@ def _after_action(request: Request, item_id: int, message: str, back: str | None
 
 
 def _version(value: str | None) -> int | None:
-    return _opt_int(value, "version")
+    return opt_int(value, "version")
 
 
 @router.post("/items/{item_id}/link", dependencies=[Depends(verify_csrf)])
@@ -310,14 +254,14 @@ def link_action(
     version: str | None = Form(None),
     note: str = Form(""),
     next: str | None = Form(None),
-    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Link the item to an approved rebuttal."""
-    rid = _opt_int(rebuttal_id, "rebuttal")
+    rid = opt_int(rebuttal_id, "rebuttal")
     if rid is None:
         raise UsageError(translate(language(request), "Choose a rebuttal to link."))
-    q.link_item(db, item_id, rid, user, expected_version=_version(version), note=note)
+    review.link_item(db, item_id, rid, user, expected_version=_version(version), note=note)
     return _after_action(
         request, item_id, translate(language(request), "Item %(id)s linked.", id=item_id), next
     )
@@ -331,11 +275,11 @@ def dismiss_action(
     note: str = Form(""),
     version: str | None = Form(None),
     next: str | None = Form(None),
-    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Dismiss the item with a reason."""
-    q.dismiss_item(db, item_id, reason, user, note=note, expected_version=_version(version))
+    review.dismiss_item(db, item_id, reason, user, note=note, expected_version=_version(version))
     return _after_action(
         request, item_id, translate(language(request), "Item %(id)s dismissed.", id=item_id), next
     )
@@ -348,11 +292,11 @@ def escalate_action(
     note: str = Form(""),
     version: str | None = Form(None),
     next: str | None = Form(None),
-    user: dict[str, Any] = Depends(require_roles(*ACT_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.QUEUE_ACT)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Escalate: a new rebuttal is needed; coordinators get a request."""
-    q.escalate_item(db, item_id, user, note=note, expected_version=_version(version))
+    review.escalate_item(db, item_id, user, note=note, expected_version=_version(version))
     return _after_action(
         request,
         item_id,
@@ -364,7 +308,7 @@ def escalate_action(
 @router.get("/requests")
 def requests_page(
     request: Request,
-    user: dict[str, Any] = Depends(require_roles(*REQUEST_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.REQUESTS)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Open requests for a new rebuttal (escalated items)."""
@@ -377,11 +321,11 @@ def close_request(
     request_id: int,
     status: str = Form(...),
     rebuttal_id: str = Form(""),
-    user: dict[str, Any] = Depends(require_roles(*REQUEST_ROLES)),
+    user: dict[str, Any] = Depends(require_user(roles.REQUESTS)),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
     """Close a request as done (a rebuttal was written) or rejected."""
-    q.close_request(db, request_id, status, user, _opt_int(rebuttal_id, "rebuttal"))
+    review.close_request(db, request_id, status, user, opt_int(rebuttal_id, "rebuttal"))
     flash(request, translate(language(request), "Request closed."), "success")
     return RedirectResponse("/requests", status_code=303)
 

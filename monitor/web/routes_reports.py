@@ -11,14 +11,16 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from monitor import i18n
 from monitor.errors import NotFound
+from monitor.review import roles
 from monitor.store import reports
-from monitor.web import charts, i18n
+from monitor.web import charts
 from monitor.web.deps import config, get_db, language, render, require_roles
 
 router = APIRouter()
 
-REPORT_ROLES = ("coordinator",)
+REPORT_ROLES = roles.roles_with(roles.REPORTS)
 DAY_CHOICES = (7, 30, 90, 365)
 # Cells a spreadsheet would run as a formula. Prefixing a quote makes them text (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from monitor.collect.fetch import Fetcher, FetchResult
-from monitor.collect.normalize import VN_TZ, canonical_url, detect_lang, parse_time, simhash
+from monitor.collect.normalize import canonical_url, detect_lang, parse_time, simhash
 from monitor.config import Config
 from monitor.store.items import Evidence, NewItem
 
@@ -101,8 +101,7 @@ def make_item(
     title = " ".join((title or "").split())[:MAX_TITLE]
     text = (text or "").strip()[:MAX_TEXT]
     if default_tz is None:
-        zone = getattr(run.source, "timezone", None)
-        default_tz = ZoneInfo(zone) if zone else VN_TZ
+        default_tz = ZoneInfo(run.source.timezone)  # every source kind has one (config.TimeZone)
     published_at, date_note = parse_time(published, default_tz)
     all_notes = [n for n in [*(notes or []), date_note] if n]
     for n in all_notes:

@@ -43,6 +43,7 @@ def crawl_spec(run: SourceRun, known: list[str]) -> dict[str, object]:
         "max_redirects": col.max_redirects,
         "retries": col.retries,
         "known": known,
+        "timezone": src.timezone,
     }
 
 

@@ -13,9 +13,10 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
@@ -27,8 +28,9 @@ from monitor.collect.normalize import canonical_url, parse_vn_date
 MIN_ARTICLE_CHARS = 200  # without `allow` rules, a page with less extracted text is a section page
 
 
-def extract_article(html: bytes | str, url: str) -> dict[str, Any]:
-    """Title, text, author, published time of an article page (trafilatura + Vietnamese date formats)."""
+def extract_article(html: bytes | str, url: str, tz: tzinfo) -> dict[str, Any]:
+    """Title, text, author, published time of an article page (trafilatura + Vietnamese date formats);
+    a date without a zone is in `tz` (the source's timezone)."""
     import trafilatura
 
     out: dict[str, Any] = {"title": "", "text": "", "author": None, "published": None, "note": None}
@@ -44,7 +46,7 @@ def extract_article(html: bytes | str, url: str) -> dict[str, Any]:
         return out
     meta = json.loads(raw)
     out.update(title=meta.get("title") or "", text=meta.get("text") or "", author=meta.get("author"))
-    out["published"] = published_time(html, meta.get("date"))
+    out["published"] = published_time(html, meta.get("date"), tz)
     return out
 
 
@@ -55,7 +57,7 @@ _META_TIME = re.compile(
 )
 
 
-def published_time(html: bytes | str, fallback: str | None) -> str | None:
+def published_time(html: bytes | str, fallback: str | None, tz: tzinfo) -> str | None:
     """Best published time: article meta (has a zone), a dd/mm/yyyy hh:mm GMT+7 line, trafilatura's date."""
     data = html.encode("utf-8", "replace") if isinstance(html, str) else html
     found = _META_TIME.search(data[:200_000])
@@ -67,7 +69,7 @@ def published_time(html: bytes | str, fallback: str | None) -> str | None:
         doc = lxml.html.document_fromstring(data)
         for node in doc.xpath('//*[contains(@class, "date") or contains(@class, "time") or self::time]'):
             text = node.get("datetime") or node.text_content()
-            when = parse_vn_date(text) if text and not node.get("datetime") else None
+            when = parse_vn_date(text, tz) if text and not node.get("datetime") else None
             if node.get("datetime"):
                 return str(node.get("datetime"))
             if when is not None:
@@ -93,6 +95,7 @@ class PressSpider(scrapy.Spider):
         self.allowed_domains = self.hosts
         self.allow = [re.compile(p) for p in spec.get("allow") or []]
         self.known = set(spec.get("known") or [])
+        self.tz = ZoneInfo(spec["timezone"])
         # LinkExtractor's allow_domains compares host:port, so in-site filtering is done on the host here.
         self.links = LinkExtractor(unique=True)
 
@@ -132,7 +135,7 @@ class PressSpider(scrapy.Spider):
 
     def parse_article(self, response: Response, listed: bool = True) -> Iterator[dict[str, Any]]:
         """One item per article page; pages without article text are skipped (or noted when listed)."""
-        art = extract_article(response.body, response.url)
+        art = extract_article(response.body, response.url, self.tz)
         if len(art["text"]) < (40 if listed else MIN_ARTICLE_CHARS):
             return
         yield {

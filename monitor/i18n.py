@@ -1,8 +1,11 @@
-"""Interface translations: gettext .po catalogues read with Babel at start (no compile step).
+"""Translations for pages and e-mails: gettext .po catalogues read with Babel at start (no compile step).
 
-Every .po file under locales/<lang>/LC_MESSAGES/ is merged into that language's catalogue, so each
-feature area ships its own file (core.po, library.po, ...). Message ids are the English text; a
-missing translation falls back to the English id.
+One system for the whole application: the web app (monitor.web) and the e-mails (monitor.notify) both
+read the catalogues under monitor/locales/<lang>/LC_MESSAGES/. Every .po file there is merged into that
+language's catalogue, so each area ships its own file (core.po and pages.po for the web interface,
+email.po for the digest and surge alerts). Message ids are the English text; a missing translation falls
+back to the English id. Placeholders are `%(name)s`. Messages with a `msgctxt` (the e-mails use "email",
+where a word reads differently in a message than on a page) are looked up with `context=`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,19 @@ from babel.messages.pofile import read_po
 LANGUAGES = ("vi", "en")
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+CONTEXT_SEPARATOR = "\x04"  # gettext's own key for a message with a context: "<context>\x04<msgid>"
 
 log = logging.getLogger(__name__)
 _catalogues: dict[str, dict[str, str]] = {}
 
 
+def key(msgid: str, context: str | None = None) -> str:
+    """The catalogue key of `msgid` (in `context`, when given)."""
+    return f"{context}{CONTEXT_SEPARATOR}{msgid}" if context else msgid
+
+
 def load_catalogues(locales_dir: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
-    """Read every .po file of every language; return {lang: {msgid: msgstr}}."""
+    """Read every .po file of every language; return {lang: {key: msgstr}} (key: see `key`)."""
     out: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
     for lang in LANGUAGES:
         folder = locales_dir / lang / "LC_MESSAGES"
@@ -35,22 +44,22 @@ def load_catalogues(locales_dir: Path = LOCALES_DIR) -> dict[str, dict[str, str]
                 # Plural entries: keep the singular pair.
                 msgid = message.id[0] if isinstance(message.id, list | tuple) else message.id
                 text = message.string[0] if isinstance(message.string, list | tuple) else message.string
-                out[lang][str(msgid)] = str(text)
+                out[lang][key(str(msgid), message.context)] = str(text)
     return out
 
 
 def reload() -> None:
-    """(Re)load all catalogues; called once when the app is created."""
+    """(Re)load all catalogues; called once when the app is created (and on first use elsewhere)."""
     global _catalogues
     _catalogues = load_catalogues()
     log.debug("loaded translations: %s", {k: len(v) for k, v in _catalogues.items()})
 
 
-def translate(lang: str, msgid: str, **values: Any) -> str:
+def translate(lang: str, msgid: str, *, context: str | None = None, **values: Any) -> str:
     """The translation of `msgid` in `lang` (English id when missing); `%(name)s` filled from values."""
     if not _catalogues:
         reload()
-    text = _catalogues.get(lang, {}).get(msgid, msgid)
+    text = _catalogues.get(lang, {}).get(key(msgid, context), msgid)
     if values:
         try:
             return text % values
@@ -59,11 +68,11 @@ def translate(lang: str, msgid: str, **values: Any) -> str:
     return text
 
 
-def translator(lang: str) -> Any:
-    """A `_` function bound to one language, for templates."""
+def translator(lang: str, context: str | None = None) -> Any:
+    """A `_` function bound to one language (and message context), for templates."""
 
     def _(msgid: str, **values: Any) -> str:
-        return translate(lang, msgid, **values)
+        return translate(lang, msgid, context=context, **values)
 
     return _
 
