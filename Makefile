@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint unit bench lock clean
+.PHONY: system-deps install demo test lint unit bench lock clean
 
 # The venv is (re)built only when the pins or the package metadata change, so a second run is fast.
 $(STAMP): constraints.txt pyproject.toml
@@ -15,7 +15,16 @@ $(STAMP): constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Debian packages the OCR needs (tesseract with Vietnamese, and the DejaVu font the OCR tests render with);
+# installed with apt when run as root, otherwise `misinfo submit --image` says what to install.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-vie fonts-dejavu-core
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx vie && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; }; then \
+	  echo "== installing $(APT_PACKAGES) with apt"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+install: system-deps $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/misinfo demo
@@ -24,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check monitor classifiers rebuttals tests bench scripts
 	$(BIN)/ruff format --check monitor classifiers rebuttals tests bench scripts
 	$(BIN)/mypy classifiers rebuttals
-	$(BIN)/mypy monitor
+	$(BIN)/mypy --strict monitor
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

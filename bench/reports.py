@@ -35,17 +35,32 @@ def main() -> None:
     args = parser.parse_args()
 
     from monitor.store import connect
+    from monitor.store.db import write
 
     db_path, _ = bench_db(Path(args.dir), args.items, args.flagged)
-    db = connect(db_path)
+    started = time.perf_counter()
+    db = connect(db_path)  # applies pending migrations: the daily counts' back-fill on a first run
+    migrate_s = time.perf_counter() - started
+    # The builder marks flags 'linked' without link rows: give each one, an hour or so after it was seen,
+    # so the response-time table reads a realistic number of rows.
+    with write(db):
+        db.execute(
+            "INSERT OR IGNORE INTO links (item_id, rebuttal_id, created_at)"
+            " SELECT f.item_id, n.rebuttal_id, strftime('%Y-%m-%dT%H:%M:%S+00:00', f.flagged_at, '+' || (f.id % 48) || ' hours')"
+            " FROM flags f JOIN narratives n ON n.id = f.narrative_id WHERE f.state = 'linked' AND n.rebuttal_id IS NOT NULL"
+        )
     counts = {
         "items": db.execute("SELECT COUNT(*) FROM items").fetchone()[0],
         "flags": db.execute("SELECT COUNT(*) FROM flags").fetchone()[0],
+        "links": db.execute("SELECT COUNT(*) FROM links").fetchone()[0],
     }
     db.conn.close()
     client = logged_in_client(db_path, "bench-coordinator", "coordinator")
 
-    figures: dict[str, object] = {"database": f"{counts['items']:,} items, {counts['flags']:,} flagged"}
+    figures: dict[str, object] = {
+        "database": f"{counts['items']:,} items, {counts['flags']:,} flagged, {counts['links']:,} links",
+        "migrations on opening (daily-count back-fill on the first run)": f"{migrate_s:.1f} s",
+    }
     for name, path in {
         "reports page, last 30 days": "/reports?days=30",
         "reports page, last 365 days": "/reports?days=365",
@@ -63,9 +78,10 @@ def main() -> None:
         )
         print(f"{name}: {figures[name]}", file=sys.stderr)
     notes = (
-        "In-process ASGI calls (fastapi TestClient). The reports page runs six aggregate queries over the "
-        "window (volumes per local day, by source, language, narrative, response times, overdue); it is a "
-        "manager's page, not a per-item one, so it has no 100 ms goal."
+        "In-process ASGI calls (fastapi TestClient). The reports page adds up daily counts kept by triggers "
+        "(report_slots per UTC quarter-hour for volumes per local day; report_days per UTC day and source, "
+        "language, narrative and state; report_link_times per linked item), reads the window's first partial UTC "
+        "day from the indexed rows. Goal: p95 <= 300 ms at 1M items (issue #12)."
     )
     if args.no_record:
         for key, value in figures.items():

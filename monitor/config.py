@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.notify.addresses import check_address, check_sender
 from monitor.review.roles import ROLE_NAMES
 
 DEFAULT_CONFIG = "config.yaml"
@@ -33,6 +34,7 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # the one place this default lives; stage
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL = 30 * 86400.0  # sources[].interval: the scheduler's timers overflow on absurd values
 
 
 def parse_duration(value: Any) -> float:
@@ -84,11 +86,18 @@ class SourceBase(Strict):
     timezone: TimeZone = Field(
         default=DEFAULT_TIMEZONE, description="Time zone assumed for published times that carry none."
     )
+    ocr: bool = Field(
+        default=False,
+        description="Read the text in images attached to posts and feed enclosures (bounded by the ocr: section).",
+    )
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> float:
-        return parse_duration(value)
+        seconds = parse_duration(value)
+        if seconds > MAX_INTERVAL:
+            raise ValueError(f"'{value}' is longer than the longest interval, 30d")
+        return seconds
 
     @field_validator("url")
     @classmethod
@@ -169,8 +178,34 @@ class CollectConfig(Strict):
     backoff: float = Field(default=2.0, gt=0, description="First retry wait in seconds; doubles each retry.")
     respect_robots: bool = Field(default=True, description="Obey robots.txt (keep true in production).")
     allow_private_hosts: bool = Field(
-        default=True, description="Allow sources on loopback/private addresses (fixtures, the demo)."
+        default=False,
+        description="Allow sources on loopback/private/non-public addresses (only for local fixtures and the demo).",
     )
+    source_timeout: float = Field(
+        default=300.0,
+        description="Most time one pass over one source may take (e.g. 5m); a press crawl has its own crawl_timeout.",
+    )
+
+    @field_validator("source_timeout", mode="before")
+    @classmethod
+    def _source_timeout(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class RetentionConfig(Strict):
+    evidence: float = Field(
+        default=180 * 86400.0,
+        description="`misinfo prune` (and the daily prune job) delete fetched evidence copies older than this, e.g. 180d; items are kept.",
+    )
+    fetch_log: float = Field(
+        default=90 * 86400.0,
+        description="`misinfo prune` (and the daily prune job) delete fetch log rows older than this, e.g. 90d.",
+    )
+
+    @field_validator("evidence", "fetch_log", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 # --- topic and classifier -------------------------------------------------------------------------
@@ -233,6 +268,28 @@ class ClassifierConfig(Strict):
     )
 
 
+class OcrConfig(Strict):
+    languages: str = Field(
+        default="vie+eng", description="Tesseract languages, joined with + (Debian: tesseract-ocr-vie, -eng)."
+    )
+    max_bytes: int = Field(
+        default=10_000_000, ge=1000, description="Largest image read, in bytes (uploads and fetched images)."
+    )
+    max_pixels: int = Field(
+        default=40_000_000,
+        ge=10_000,
+        description="Largest image read, in pixels (width x height); larger ones are refused as decompression bombs.",
+    )
+    max_images: int = Field(default=4, ge=0, le=20, description="Images read per collected post or entry.")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds one image may take in Tesseract.")
+
+
+class IntakeConfig(Strict):
+    max_text_chars: int = Field(
+        default=50_000, ge=100, description="Longest pasted text accepted from `misinfo submit` and the page."
+    )
+
+
 class MatchConfig(Strict):
     top_k: int = Field(default=5, ge=1, le=50, description="Rebuttal suggestions kept per flagged item.")
     suggestion: float = Field(
@@ -242,6 +299,27 @@ class MatchConfig(Strict):
         description="Show a rebuttal suggestion from this score; an on-topic item whose best approved claim "
         "reaches it is flagged as restating that claim.",
     )
+
+
+class GroupConfig(Strict):
+    threshold: float = Field(
+        default=0.2,
+        ge=-1,
+        le=1,
+        description="Unanswered claims: a post joins a group when its average similarity to the group's posts "
+        "(dense + folded lexical, centred) reaches this.",
+    )
+    dense_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of the encoder's similarity in it (the rest: folded terms).",
+    )
+    min_size: int = Field(default=2, ge=1, le=1000, description="Show groups of at least this many posts.")
+    days: int = Field(
+        default=14, ge=1, le=365, description="Default look-back of the unanswered list, in days."
+    )
+    batch_size: int = Field(default=500, ge=10, le=10000, description="New posts placed per clustering step.")
 
 
 # Keys that moved to match: (old path, new key); still read for one release, with a warning.
@@ -301,9 +379,7 @@ class Recipient(Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.match(r"^[^@\s]+@[^@\s]+$", value):
-            raise ValueError(f"'{value}' is not an email address")
-        return value
+        return check_address(value)  # syntax only (email-validator), never DNS
 
 
 class DigestConfig(Strict):
@@ -312,7 +388,7 @@ class DigestConfig(Strict):
         default=DEFAULT_TIMEZONE, description="Time zone for the digest time and periods."
     )
     recipients: list[Recipient] = Field(default_factory=list)
-    top_items: int = Field(default=10, ge=1, description="Flagged items listed in each digest.")
+    top_items: int = Field(default=10, ge=1, le=1000, description="Flagged items listed in each digest.")
     outbox: str = Field(
         default="var/outbox", description="Folder where --dry-run writes .eml and .html files."
     )
@@ -324,11 +400,14 @@ class DigestConfig(Strict):
     @field_validator("time")
     @classmethod
     def _time(cls, value: str) -> str:
+        # Exactly H:MM or HH:MM (the scheduler splits on ':'); fromisoformat alone also takes '0730', 'T07'.
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
         try:
-            dtime.fromisoformat(value)
+            if not match:
+                raise ValueError
+            return dtime(int(match.group(1)), int(match.group(2))).strftime("%H:%M")
         except ValueError:
             raise ValueError(f"'{value}' is not a time: write HH:MM, e.g. 07:30") from None
-        return value
 
 
 class SmtpConfig(Strict):
@@ -340,7 +419,9 @@ class SmtpConfig(Strict):
         default=None, description="Environment variable holding the SMTP password."
     )
     sender: str = Field(default="misinfo-monitor@localhost", description="From address.")
-    timeout: float = Field(default=20.0, gt=0, description="Seconds before an SMTP connection attempt fails.")
+    timeout: float = Field(
+        default=20.0, gt=0, le=3600, description="Seconds before an SMTP connection attempt fails."
+    )
     ca_file: str | None = Field(
         default=None,
         description="PEM file of the CA that signed the server certificate (private CA); default: system CAs.",
@@ -348,13 +429,19 @@ class SmtpConfig(Strict):
     retries: int = Field(default=2, ge=0, description="Extra attempts within one run after a failed send.")
     retry_backoff: float = Field(
         default=60.0,
-        description="Wait before retrying a failed message on a later run, e.g. 1m; doubles per attempt.",
+        le=6 * 3600,
+        description="Wait before retrying a failed message on a later run, e.g. 1m; doubles per attempt (at most 6h).",
     )
 
     @field_validator("retry_backoff", mode="before")
     @classmethod
     def _backoff(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return check_sender(value)
 
 
 class WebConfig(Strict):
@@ -364,11 +451,36 @@ class WebConfig(Strict):
     secret_key_env: str = Field(
         default="MISINFO_SECRET_KEY", description="Environment variable holding the session signing key."
     )
-    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set true behind HTTPS).")
+    secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark cookies Secure; unset: true when base_url starts with https:// (set it to override).",
+    )
     timezone: TimeZone = Field(default=DEFAULT_TIMEZONE, description="Time zone used to show times.")
     default_language: Literal["vi", "en"] = Field(
         default="vi", description="Interface language for new users."
     )
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether the session cookie is Secure: web.secure_cookies when set, else base_url is https."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.base_url.lower().startswith("https://")
+
+    def cookie_warnings(self) -> list[str]:
+        """Why the explicit secure_cookies disagrees with base_url ([] when they agree or it is unset)."""
+        https = self.base_url.lower().startswith("https://")
+        if self.secure_cookies is False and https:
+            return [
+                f"web.secure_cookies is false but web.base_url ({self.base_url}) is https: session cookies "
+                "would travel over plain HTTP too — remove the key (derived from base_url) or set it true"
+            ]
+        if self.secure_cookies is True and not https:
+            return [
+                f"web.secure_cookies is true but web.base_url ({self.base_url}) is not https: browsers drop "
+                "Secure cookies over plain HTTP, so nobody can stay logged in — serve over https or remove the key"
+            ]
+        return []
 
 
 class Config(Strict):
@@ -376,9 +488,20 @@ class Config(Strict):
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
     sources: list[SourceConfig] = Field(default_factory=list)
     collect: CollectConfig = Field(default_factory=CollectConfig)
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="How long evidence copies and the fetch log are kept."
+    )
     topic: TopicConfig = Field(default_factory=TopicConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
+    group: GroupConfig = Field(
+        default_factory=GroupConfig,
+        description="Unanswered claims: grouping flagged posts no approved rebuttal answers.",
+    )
+    intake: IntakeConfig = Field(
+        default_factory=IntakeConfig, description="Analysts' submissions: links, pasted text, screenshots."
+    )
+    ocr: OcrConfig = Field(default_factory=OcrConfig, description="Reading text in images with Tesseract.")
     digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     web: WebConfig = Field(default_factory=WebConfig)

@@ -19,22 +19,31 @@ import sqlite_utils
 from monitor.classify.score import ClassifyReport, rescore_after_library_change, run_classify
 from monitor.collect.run import CollectReport, ProgressFn, run_collect
 from monitor.config import Config
+from monitor.group.run import GroupReport, run_group, unanswered
+from monitor.intake.submit import Submission, submit_item
 from monitor.match.suggest import MatchReport, run_match
 from monitor.notify.digest import DigestReport, SurgeReport, run_digest, run_surge
+from monitor.store import submissions as submission_store
 
 __all__ = [
     "ClassifyReport",
     "CollectReport",
     "DigestReport",
+    "GroupReport",
     "MatchReport",
     "RescoreReport",
+    "Submission",
+    "SubmitReport",
     "SurgeReport",
     "classify",
     "collect",
     "digest",
+    "group",
     "match",
     "rescore",
+    "submit",
     "surge",
+    "unanswered",
 ]
 
 
@@ -121,3 +130,65 @@ def surge(
 ) -> SurgeReport:
     """Detect narratives whose flagged volume surges and alert coordinators once per window."""
     return run_surge(cfg, db, now=now, dry_run=dry_run, out_dir=out_dir)
+
+
+@dataclass
+class SubmitReport:
+    """An analyst's submission after storing, classifying and matching it."""
+
+    item_id: int
+    created: bool
+    kind: str
+    text: str
+    flagged: bool
+    risk: float | None
+    relevance: float | None
+    suggestions: list[dict[str, object]]
+
+    def as_dict(self) -> dict[str, object]:
+        """The `misinfo submit --json` document."""
+        return {
+            "item_id": self.item_id,
+            "created": self.created,
+            "kind": self.kind,
+            "text": self.text,
+            "flagged": self.flagged,
+            "risk": self.risk,
+            "relevance": self.relevance,
+            "suggestions": self.suggestions,
+        }
+
+
+def submit(cfg: Config, db: sqlite_utils.Database, submission: Submission) -> SubmitReport:
+    """Store a submitted link, text or screenshot as an item, then classify and match it at once.
+
+    UsageError (400 / exit 2) for bad input, with nothing stored.
+    """
+    stored = submit_item(cfg, db, submission)
+    classify(cfg, db)
+    match(cfg, db, item_ids=[stored.item_id])
+    score = submission_store.latest_score(db, stored.item_id) or {}
+    item_text = submission_store.item_text(db, stored.item_id)
+    return SubmitReport(
+        item_id=stored.item_id,
+        created=stored.created,
+        kind=stored.kind,
+        text=item_text,
+        flagged=bool(score.get("flagged")),
+        risk=None if score.get("risk") is None else round(float(score["risk"]), 4),
+        relevance=None if score.get("relevance") is None else round(float(score["relevance"]), 4),
+        suggestions=[
+            {
+                "rebuttal_id": int(s["rebuttal_id"]),
+                "key": s["key"],
+                "title": s["title"],
+                "score": round(float(s["score"]), 4),
+            }
+            for s in submission_store.approved_suggestions(db, stored.item_id, cfg.match.top_k)
+        ],
+    )
+
+
+def group(cfg: Config, db: sqlite_utils.Database) -> GroupReport:
+    """Group the flagged items no approved rebuttal answers (incremental; answered groups are closed)."""
+    return run_group(cfg, db)

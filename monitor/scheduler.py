@@ -26,9 +26,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import pipeline
+from monitor.collect.fetch import clear_stop, request_stop
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.store import connect
+from monitor.store.collect import prune
+from monitor.store.db import to_db_time
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ COLLECT_PREFIX = "collect:"
 COLLECT_JOB = "monitor.scheduler:collect_job"
 DIGEST_JOB = "monitor.scheduler:digest_job"
 SURGE_JOB = "monitor.scheduler:surge_job"
+PRUNE_JOB = "monitor.scheduler:prune_job"
 
 
 _config: Config | None = None  # the process's config, set by start() (or use_config) before any job runs
@@ -86,6 +90,7 @@ def collect_job(source_name: str) -> dict[str, Any] | None:
         if report.new:
             _run_stage("classify", cfg, db)
             _run_stage("match", cfg, db)
+            _run_stage("group", cfg, db)
         return report.as_dict()
     finally:
         db.conn.close()
@@ -107,6 +112,24 @@ def surge_job() -> Any:
     db = connect(cfg.database_path)
     try:
         return _run_stage("surge", cfg, db)
+    finally:
+        db.conn.close()
+
+
+def prune_job() -> dict[str, int] | None:
+    """Delete evidence copies and fetch log rows older than the retention: section says (daily)."""
+    cfg = current_config()
+    db = connect(cfg.database_path)
+    try:
+        now = datetime.now(UTC)
+        return prune(
+            db,
+            evidence_before=to_db_time(now - timedelta(seconds=cfg.retention.evidence)),
+            fetch_log_before=to_db_time(now - timedelta(seconds=cfg.retention.fetch_log)),
+        )
+    except Exception:
+        log.exception("prune failed")
+        return None
     finally:
         db.conn.close()
 
@@ -180,7 +203,16 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config) -> dict[str, str]:
         replace_existing=True,
         misfire_grace_time=1800,
     )
-    wanted |= {"digest", "surge"}
+    scheduler.add_job(
+        PRUNE_JOB,
+        CronTrigger(hour=3, minute=30, timezone=UTC),
+        args=[],
+        id="prune",
+        name="retention (evidence, fetch log)",
+        replace_existing=True,
+        misfire_grace_time=6 * 3600,
+    )
+    wanted |= {"digest", "surge", "prune"}
     for job in scheduler.get_jobs():
         if job.id not in wanted:
             scheduler.remove_job(job.id)
@@ -213,6 +245,7 @@ def serve(cfg: Config, web: bool = True, echo: Callable[[str], None] = print) ->
     # found: ours, which only sets the event, so the scheduler below still shuts down cleanly.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    clear_stop()
     scheduler = start(cfg)
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
@@ -229,5 +262,7 @@ def serve(cfg: Config, web: bool = True, echo: Callable[[str], None] = print) ->
                 pass
     finally:
         echo("Stopping: waiting for running jobs to finish...")
+        request_stop()  # running fetches and crawls end within a second, their passes recorded as stopped
         scheduler.shutdown(wait=True)
+        clear_stop()  # this process may start a scheduler again (tests, the demo)
         echo("Stopped.")

@@ -21,6 +21,8 @@ SECTIONS = {
     "classifier.thresholds": "Scores from 0 to 1.",
     "match": "Rebuttal suggestions for flagged items (`classifier.top_k` and `classifier.thresholds.suggestion` "
     "still work for one release, with a warning naming the new key).",
+    "intake": "Analysts' submissions (`misinfo submit`, the Report an item page, POST /api/submissions).",
+    "ocr": "Reading text in images with Tesseract (screenshots, images of posts from sources with `ocr: true`).",
     "digest": "Daily digest and surge alerts.",
     "digest.recipients": "List of `{email, role, language}`.",
     "smtp": "Outgoing mail server.",

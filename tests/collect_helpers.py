@@ -92,10 +92,70 @@ def invoke(config: Path, *args: str) -> Result:
 
 def status_of(config: Path, name: str) -> dict[str, Any]:
     """The source's health as `misinfo status --json` shows it."""
-    data = json.loads(invoke(config, "status", "--json").output)
+    data = json.loads(invoke(config, "status", "--json").stdout)
     return next(s for s in data["sources"] if s["name"] == name)
 
 
 def make_sources(make_config: Callable[..., Path], sources: list[dict[str, Any]], **collect: Any) -> Path:
     """A config with these sources and fast collection limits."""
     return make_config(sources=sources, collect={**FAST_COLLECT, **collect})
+
+
+class TrickleServer:
+    """A real HTTP server on 127.0.0.1 that answers slowly: one byte of body (mode 'body') or one header
+    line (mode 'headers') every `step` seconds, for as long as the client keeps reading."""
+
+    def __init__(self, mode: str = "body", step: float = 0.2) -> None:
+        import socket
+        import threading
+
+        self.mode, self.step = mode, step
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        try:
+            request = conn.recv(65536)
+            if b"/robots.txt" in request.split(b"\r\n", 1)[0]:
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            if self.mode == "headers":
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                n = 0
+                while not self.stopped.wait(self.step):
+                    n += 1
+                    conn.sendall(f"X-Slow-{n}: {n}\r\n".encode())
+            else:
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 100000\r\n\r\n"
+                )
+                while not self.stopped.wait(self.step):
+                    conn.sendall(b" ")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.sock.close()

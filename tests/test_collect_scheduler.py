@@ -40,7 +40,7 @@ def test_job_store_persists_across_restart(make_config: Callable[..., Path]) -> 
     first = sched.start(cfg)
     try:
         jobs = {j.id: j for j in first.get_jobs()}
-        assert set(jobs) == {"collect:a", "digest", "surge"}
+        assert set(jobs) == {"collect:a", "digest", "surge", "prune"}
         job = jobs["collect:a"]
         assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time >= 60
         assert job.func_ref == "monitor.scheduler:collect_job" and list(job.args) == ["a"]
@@ -113,7 +113,7 @@ def test_collect_job_runs_stages_and_never_overlaps(
     assert acquire_lease(db, "collect:a", f"{socket.gethostname()}:{dead.pid}:1", ttl=3600 * 24 * 365)
     report = sched.collect_job("a")
     assert report is not None and report["new"] == 1
-    assert calls == ["classify", "match"]
+    assert calls == ["classify", "match", "group"]
     db.conn.close()
 
 
@@ -156,7 +156,7 @@ def test_misinfo_run_stops_cleanly_on_sigterm(make_config: Callable[..., Path]) 
         lines.append(line)
         if "Scheduler running" in line or not line:
             break
-    assert any("Scheduler running 3 job(s)" in ln for ln in lines), lines
+    assert any("Scheduler running 4 job(s)" in ln for ln in lines), lines
     os.kill(proc.pid, signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out

@@ -77,7 +77,7 @@ def test_failed_logins_lock_the_account(web: WebEnv) -> None:  # noqa: F811
     for _ in range(store_users.FREE_FAILURES):
         _post_login(client, "coordinator", "wrong-password")
     locked = _post_login(client, "coordinator", PASSWORD)
-    assert locked.status_code == 401 and "Đăng nhập sai quá nhiều lần" in locked.text
+    assert locked.status_code == 401 and "đăng nhập sai quá nhiều lần" in locked.text
     db = web.db()
     row = store_users.require_user(db, "coordinator")
     # Tries refused while locked are not counted again.
@@ -94,7 +94,7 @@ def test_many_failures_from_one_address_lock_that_address(web: WebEnv) -> None: 
     for n in range(store_users.FREE_FAILURES_PER_ADDRESS + 1):
         _post_login(client, f"guess{n}", "wrong-password")  # spraying many names, none locked on its own
     r = _post_login(client, "approver", PASSWORD)
-    assert r.status_code == 401 and "Đăng nhập sai quá nhiều lần" in r.text
+    assert r.status_code == 401 and "đăng nhập sai quá nhiều lần" in r.text
     db = web.db()
     assert store_users.login_locked_for(db, "approver", "another-address") == 0
     db.conn.close()

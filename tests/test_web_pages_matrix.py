@@ -107,6 +107,9 @@ CASES = [
     Case("GET", "/audit?actor=admin&action=rebuttal&date_from=2020-01-01", allowed=set()),
     Case("GET", "/digest/preview?role=coordinator&lang=vi", allowed={"coordinator"}),
     Case("GET", "/digest/preview.html?role=analyst&lang=en", allowed={"coordinator"}),
+    Case("GET", "/unanswered", allowed=EDITORS),
+    Case("GET", "/unanswered?days=3", allowed=EDITORS),
+    Case("GET", "/api/unanswered", allowed=EDITORS, api=True),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from monitor.cli import classify, collect, core, demo, digest, rebuttals, users, web
+from monitor.cli import classify, collect, core, demo, digest, ops, rebuttals, submit, unanswered, users, web
 from monitor.cli.context import AppContext, CliError
 from monitor.errors import MonitorError
 
@@ -21,6 +21,9 @@ COMMAND_MODULES: dict[str, Callable[[click.Group], None]] = {
     "web": web.register,
     "digest": digest.register,
     "demo": demo.register,
+    "ops": ops.register,
+    "unanswered": unanswered.register,
+    "submit": submit.register,
 }
 
 

@@ -10,6 +10,7 @@ import click
 from monitor.cli.context import app
 from monitor.errors import UsageError
 from monitor.store import migrate
+from monitor.store.collect import close_abandoned
 from monitor.store.sources import sync_sources
 from monitor.store.status import status as get_status
 from monitor.store.users import create_user, get_user
@@ -45,6 +46,8 @@ def check(ctx: click.Context) -> None:
     ]
     for env in missing:
         click.echo(f"  warning: environment variable {env} is not set", err=True)
+    for note in cfg.web.cookie_warnings():
+        click.echo(f"  warning: {note}", err=True)
 
 
 @click.command()
@@ -93,6 +96,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     a = app(ctx)
     sync_sources(a.db, a.config.sources)
+    close_abandoned(a.db)  # a pass killed with kill -9 shows as interrupted, not ok
     data = get_status(a.db)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -115,6 +119,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo("  (none configured)")
     for s in data["sources"]:
         health = "error: " + s["last_error"] if s["last_error"] else "ok"
+        if not s["last_error"] and s.get("warning"):
+            health = "ok, warning: " + s["warning"]
         click.echo(
             f"  {s['name']:<24} {s['kind']:<9} last success {s['last_success'] or 'never'}; "
             f"{s['items_24h']} item(s) in 24h; {health}"

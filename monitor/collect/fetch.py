@@ -5,14 +5,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
+from httpcore._backends.sync import SyncStream
 
 from monitor.config import CollectConfig
 from monitor.errors import FetchError
@@ -77,8 +81,43 @@ def host_key(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public_address(addr: IPAddress) -> bool:
+    """Whether an address is on the public internet (ipaddress' is_global), looking inside IPv4-mapped,
+    6to4, Teredo and NAT64 IPv6 addresses, which carry an IPv4 address that decides."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return is_public_address(addr.ipv4_mapped)
+        if addr.sixtofour is not None:
+            return is_public_address(addr.sixtofour)
+        if addr.teredo is not None:
+            return all(is_public_address(a) for a in addr.teredo)
+        if addr in _NAT64:
+            return is_public_address(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    return bool(addr.is_global) and not addr.is_multicast
+
+
+def _refuse(where: str, addr: IPAddress) -> FetchError:
+    return FetchError(
+        f"{where}: host resolves to {addr}, not a public address (a private address or a reserved range); "
+        "set collect.allow_private_hosts: true only for local fixtures"
+    )
+
+
+def _resolve(host: str, port: int) -> list[tuple[int, str]]:
+    """(family, address) of every address `host` resolves to."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return [(int(info[0]), str(info[4][0])) for info in infos]
+
+
 def check_url(url: str, allow_private: bool) -> None:
-    """Refuse anything but http(s) to a public host (private/loopback only when allowed)."""
+    """Refuse anything but http(s) to a public host (non-public addresses only when allowed).
+
+    Checked again at connect time (the connection goes to an address checked then), so a DNS answer
+    that changes between this look-up and the connection (DNS rebinding) cannot reach a private host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(
@@ -89,16 +128,161 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 0, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
+        addrs = _resolve(parts.hostname, parts.port or 0)
+    except (OSError, UnicodeError) as exc:
         raise FetchError(f"{url}: cannot resolve host '{parts.hostname}' ({exc})") from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast:
+    for _, raw in addrs:
+        addr = ipaddress.ip_address(raw.split("%", 1)[0])
+        if not is_public_address(addr):
+            raise _refuse(url, addr)
+
+
+# --- stopping: SIGTERM ends fetches within a second -------------------------------------------------------
+
+_stop = threading.Event()
+STOP_POLL = 0.5  # seconds a blocking read waits before looking at the stop flag and the deadline again
+
+
+def request_stop() -> None:
+    """Make every fetch in this process give up at once (the process is shutting down)."""
+    _stop.set()
+
+
+def clear_stop() -> None:
+    """Allow fetches again (a new scheduler start in the same process; tests)."""
+    _stop.clear()
+
+
+def stopping() -> bool:
+    """Whether request_stop() was called."""
+    return _stop.is_set()
+
+
+def wait_stop(seconds: float) -> bool:
+    """Sleep up to `seconds`, waking at once on request_stop(); True when stopping."""
+    return _stop.wait(seconds)
+
+
+class _Guard:
+    """The stop flag and the current source's deadline, as the network layer sees them."""
+
+    def __init__(self, cfg: CollectConfig) -> None:
+        self.cfg = cfg
+        self.deadline: float | None = None  # time.monotonic() by which the current source's pass ends
+        self.limit = 0.0
+
+    def check(self, what: str = "") -> None:
+        if _stop.is_set():
+            raise FetchError(f"{what or 'fetch'}: stopped (the process is shutting down)")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
             raise FetchError(
-                f"{url}: host resolves to a private address {addr}; set collect.allow_private_hosts: true "
-                "only for local fixtures"
+                f"{what or 'fetch'}: gave up after collect.source_timeout ({self.limit:g}s) for this source"
             )
+
+    def slice(self, end: float | None) -> float:
+        """How long the next blocking wait may last."""
+        now = time.monotonic()
+        wait = STOP_POLL
+        if end is not None:
+            wait = min(wait, end - now)
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - now)
+        return max(wait, 0.001)
+
+
+class _GuardedStream(httpcore.NetworkStream):
+    """A socket stream whose reads and writes end at the stop flag or the source's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, guard: _Guard, where: str) -> None:
+        self.inner, self.guard, self.where = inner, guard, where
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.guard.check(self.where)
+            try:
+                return self.inner.read(max_bytes, self.guard.slice(end))
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end:
+                    raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.guard.check(self.where)
+        self.inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        self.guard.check(self.where)
+        return _GuardedStream(
+            self.inner.start_tls(ssl_context, server_hostname, timeout), self.guard, self.where
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Resolves, checks the addresses (unless private hosts are allowed) and connects to a checked one."""
+
+    def __init__(self, guard: _Guard) -> None:
+        self.guard = guard
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        where = f"{host}:{port}"
+        self.guard.check(where)
+        try:
+            addrs = _resolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve host '{host}' ({exc})") from None
+        if not self.guard.cfg.allow_private_hosts:
+            for _, raw in addrs:
+                addr = ipaddress.ip_address(raw.split("%", 1)[0])
+                if not is_public_address(addr):
+                    raise _refuse(where, addr)
+        last: Exception | None = None
+        for family, raw in addrs:
+            self.guard.check(where)
+            wait = timeout
+            if self.guard.deadline is not None:
+                wait = max(min(timeout or 1e9, self.guard.deadline - time.monotonic()), 0.001)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(wait)
+                if local_address is not None:
+                    sock.bind((local_address, 0))
+                sock.connect((raw, port))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for option in socket_options or []:
+                    sock.setsockopt(*option)
+            except TimeoutError as exc:
+                sock.close()
+                last = httpcore.ConnectTimeout(str(exc))
+                continue
+            except OSError as exc:
+                sock.close()
+                last = httpcore.ConnectError(str(exc))
+                continue
+            return _GuardedStream(SyncStream(sock), self.guard, where)
+        raise last or httpcore.ConnectError(f"no address for host '{host}'")
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    def sleep(self, seconds: float) -> None:
+        _stop.wait(seconds)
 
 
 class _Decoder:
@@ -161,13 +345,30 @@ class Fetcher:
             write=cfg.read_timeout,
             pool=cfg.connect_timeout,
         )
-        self.client = client or httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate"},
-            trust_env=False,
-        )
-        self._sleep = sleep if callable(sleep) else time.sleep
+        self.guard = _Guard(cfg)
+        if client is None:
+            transport = httpx.HTTPTransport(trust_env=False)
+            # Every connection goes through the guarded backend: address checks at connect time, the
+            # source's deadline and the stop flag on every read (httpx's read timeout is per read only).
+            transport._pool._network_backend = _GuardedBackend(self.guard)
+            client = httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate"},
+                trust_env=False,
+                transport=transport,
+            )
+        self.client = client
+        self._sleep = sleep if callable(sleep) else _stop.wait
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """End every fetch after `seconds` from now (the source's pass); None: no deadline."""
+        self.guard.deadline = None if seconds is None else time.monotonic() + seconds
+        self.guard.limit = seconds or 0.0
+
+    def check_deadline(self, what: str) -> None:
+        """Raise FetchError when the process is stopping or the source's deadline has passed."""
+        self.guard.check(what)
 
     def close(self) -> None:
         self.client.close()
@@ -197,8 +398,13 @@ class Fetcher:
                 if attempt >= self.cfg.retries:
                     raise FetchError(str(exc)) from None
                 wait = exc.retry_after if exc.retry_after is not None else self.cfg.backoff * (2**attempt)
+                wait = min(wait, MAX_RETRY_AFTER)
+                deadline = self.guard.deadline
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise FetchError(f"{exc} (no time left to retry within collect.source_timeout)") from None
                 log.info("retrying %s in %.1fs: %s", url, wait, exc)
-                self._sleep(min(wait, MAX_RETRY_AFTER))
+                self._sleep(wait)
+                self.guard.check(url)
                 attempt += 1
                 continue
             return result
@@ -258,7 +464,9 @@ class Fetcher:
             start = max(now, _host_next.get(key, 0.0))
             _host_next[key] = start + delay
         if start > now:
+            self.guard.check(url)
             self._sleep(start - now)
+        self.guard.check(url)
 
     def _get_following(
         self, url: str, etag: str | None, last_modified: str | None, accept: str | None, robots: bool

@@ -13,14 +13,17 @@ from typing import Any
 import sqlite_utils
 
 from monitor.collect.cluster import assign_cluster
-from monitor.collect.fetch import Fetcher
+from monitor.collect.fetch import Fetcher, stopping
+from monitor.collect.images import read_item_images
 from monitor.collect.sources import REGISTRY
 from monitor.collect.sources.base import SourceRun
 from monitor.config import Config
 from monitor.errors import MonitorError, NotFound
+from monitor.intake.ocr import OcrResult
 from monitor.store import collect as store
+from monitor.store import submissions as ocr_store
 from monitor.store.db import utcnow, write
-from monitor.store.items import NewItem, add_item
+from monitor.store.items import NewItem, add_image_evidence, add_item
 from monitor.store.sources import sync_sources
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,11 @@ class CollectReport:
         }
 
 
-def store_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
-    """Store one item with its cluster in one transaction: a kill between items loses nothing, doubles nothing."""
+def store_item(
+    db: sqlite_utils.Database, item: NewItem, ocr: list[OcrResult] | None = None
+) -> tuple[int, bool]:
+    """Store one item with its cluster (and the text read from its images) in one transaction: a kill
+    between items loses nothing, doubles nothing."""
     assert item.source_id is not None
     with write(db):
         known = store.seen_in_source(
@@ -89,7 +95,25 @@ def store_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
         item_id, created = add_item(db, item)
         if created:
             assign_cluster(db, item_id, f"{item.title}\n{item.text}")
+        for result in ocr or []:
+            store_ocr(db, item_id, result)
         return item_id, created
+
+
+def store_ocr(db: sqlite_utils.Database, item_id: int, result: OcrResult) -> None:
+    """Keep an image (as evidence) and the text read from it beside the item's text."""
+    img = result.image
+    add_image_evidence(db, item_id, img.data, img.content_type)
+    ocr_store.add_ocr(
+        db,
+        item_id,
+        img.sha256,
+        result.text,
+        lang=result.lang,
+        content_type=img.content_type,
+        width=img.width,
+        height=img.height,
+    )
 
 
 def due(row: dict[str, Any]) -> bool:
@@ -122,11 +146,24 @@ def collect_source(
     log_id = store.start_fetch(db, source_id)
     if progress:
         progress("start", src.name, {})
+    # One deadline for the whole pass (every fetch, every retry); a press crawl has its own crawl_timeout.
+    fetcher.set_deadline(None if src.kind == "press" else cfg.collect.source_timeout)
     try:
         if connector is None:
             raise MonitorError(f"no connector for kind '{src.kind}'")
         for item in connector.items(run):
-            item_id, created = store_item(db, item)
+            if src.kind != "press":
+                fetcher.check_deadline(src.url)
+            ocr: list[OcrResult] = []
+            if (
+                getattr(src, "ocr", False)
+                and item.images
+                and not store.seen_in_source(
+                    db, source_id, item.external_id, item.canonical_url, item.content_hash
+                )
+            ):
+                ocr = read_item_images(run, item)
+            item_id, created = store_item(db, item, ocr)
             if created:
                 result.new += 1
                 result.new_ids.append(item_id)
@@ -139,6 +176,8 @@ def collect_source(
     except Exception as exc:  # a connector bug must not stop the other sources
         log.exception("source %s failed", src.name)
         result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+    finally:
+        fetcher.set_deadline(None)
     result.bytes, result.notes = run.nbytes, list(run.notes)
     if result.status == "error":
         next_at = store.finish_error(
@@ -193,6 +232,11 @@ def run_collect(
     owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     with Fetcher(cfg.collect) as fetcher:
         for src in chosen:
+            if stopping():
+                report.sources.append(
+                    SourceResult(name=src.name, kind=src.kind, status="skipped", error="stopping")
+                )
+                continue
             if not (force or due(store.source_state(db, ids[src.name]))):
                 report.sources.append(
                     SourceResult(

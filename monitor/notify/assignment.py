@@ -10,6 +10,7 @@ the row 'failed' and the next digest run retries it (monitor.notify.delivery.ret
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from monitor import i18n
 from monitor.config import Config
 from monitor.errors import MailError
 from monitor.notify import delivery, mailer
+from monitor.notify.addresses import check_address
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, utcnow
 
@@ -33,6 +35,25 @@ def period_of(assignment_id: int) -> str:
     return f"a{int(assignment_id)}"
 
 
+def one_line(value: object) -> str:
+    """User or scraped text for one line of a plain-text e-mail: every line break (CR, LF, U+2028, U+0085,
+    ...) and run of whitespace becomes one space, other control characters (ESC, NUL) are dropped, so a
+    title or a note cannot start a line that looks like part of the message (a forged "Due:" or link)."""
+    text = "".join(" " if ch.isspace() else ch for ch in str(value or ""))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+    return " ".join(text.split())
+
+
+def valid_address(row: dict[str, Any]) -> str | None:
+    """The assignee's address when it is a valid one (addresses stored before validation may not be)."""
+    stored = str(row.get("assignee_email") or "")
+    try:
+        check_address(stored)
+    except ValueError:
+        return None
+    return stored  # as stored: the outbox row is keyed by it
+
+
 def _local(value: str | None, tz: str) -> str:
     dt = from_db_time(value) if value else None
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else ""
@@ -42,7 +63,8 @@ def assignment_email(cfg: Config, row: dict[str, Any], lang: str) -> tuple[str, 
     """Subject and plain-text body telling the assignee what to publish, where and by when."""
 
     def t(msgid: str, **values: Any) -> str:
-        return i18n.translate(lang, msgid, **values)
+        # Every value placed into the text is one clean line (see one_line); the templates hold the breaks.
+        return i18n.translate(lang, msgid, **{k: one_line(v) for k, v in values.items()})
 
     base = cfg.web.base_url.rstrip("/")
     tz = str(cfg.web.timezone)
@@ -73,17 +95,26 @@ def assignment_email(cfg: Config, row: dict[str, Any], lang: str) -> tuple[str, 
         ),
         f"{base}/rebuttals/{row['rebuttal_id']}",
     ]
-    # Titles come from scraped items: strip line breaks so nothing can forge a header or a fake paragraph.
-    return " ".join(subject.split()), "\n".join(lines) + "\n"
+    # Titles come from scraped items, notes from people: t() put each on one line, so nothing can forge a
+    # header, a field or a fake paragraph.
+    return one_line(subject), "\n".join(lines) + "\n"
 
 
 def queue_assignment_email(cfg: Config, db: sqlite_utils.Database, row: dict[str, Any], lang: str) -> bool:
     """Store the assignee's e-mail as a pending outbox row (inside the caller's transaction).
 
-    False (nothing queued) when the assignee has no e-mail address.
+    False (nothing queued) when the assignee has no e-mail address, or one that is not valid (stored before
+    addresses were checked): the assignment is still saved and the page warns (monitor.review.service).
     """
-    to = row.get("assignee_email")
-    if not to:
+    if not row.get("assignee_email"):
+        return False
+    to = valid_address(row)
+    if to is None:
+        log.warning(
+            "assignment %s: the assignee's address %r is not valid; no e-mail queued",
+            row["id"],
+            row["assignee_email"],
+        )
         return False
     subject, text = assignment_email(cfg, row, lang)
     msg = mailer.build_message(cfg, str(to), subject, text)
@@ -97,7 +128,7 @@ def send_assignment_email(
 ) -> delivery.SendResult | None:
     """Send the queued e-mail of an assignment (one SMTP attempt: a person is waiting; a failure is retried
     by the next digest run); None when none was queued (no address)."""
-    to = row.get("assignee_email")
+    to = valid_address(row)
     if not to:
         return None
 

@@ -83,8 +83,10 @@ def worker_id() -> str:
 
 def _backoff(cfg: Config, attempts: int) -> timedelta:
     """Wait before the next run may retry: retry_backoff doubled per attempt, capped."""
-    seconds = cfg.smtp.retry_backoff * (2 ** max(0, attempts - 1))
-    return min(timedelta(seconds=seconds), MAX_BACKOFF)
+    # Capped before it becomes a timedelta: 2**attempts grows past what timedelta holds after ~40 failures.
+    doublings = min(max(0, attempts - 1), 32)
+    seconds = min(cfg.smtp.retry_backoff * (2**doublings), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=seconds)
 
 
 def _explain(row: dict[str, Any], result: SendResult, now: datetime) -> SendResult:

@@ -140,8 +140,8 @@ def render_digest(
 def preview_html(cfg: Config, db: sqlite_utils.Database, role: str, language: str) -> str:
     """The current digest as a recipient with this role and language would get it (web /digest/preview)."""
     recipient = Recipient(
-        email="preview@example.invalid",
-        role=role if role in roles.ROLES else "analyst",  # type: ignore[arg-type]
+        email="preview@example.org",  # RFC 2606: never a real mailbox, and a valid address
+        role=role if role in roles.ROLES else "analyst",
         language=language if language in ("vi", "en") else cfg.web.default_language,  # type: ignore[arg-type]
     )
     return render_digest(cfg, db, recipient, local_today(cfg))[2]

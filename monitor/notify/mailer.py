@@ -13,10 +13,11 @@ import ssl
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 
 from monitor.config import Config
 from monitor.errors import MailError
+from monitor.notify.addresses import envelope_address
 
 
 class MailUnreachable(MailError):
@@ -154,12 +155,19 @@ def _open(cfg: Config) -> smtplib.SMTP:
     return conn
 
 
+def recipient_address(to: str) -> str:
+    """The SMTP envelope form of one recipient; MailError (nothing sent) when it is not a valid address."""
+    try:
+        return envelope_address(to)
+    except ValueError as exc:
+        raise MailError(f"{exc} — fix the recipient's address") from None
+
+
 def deliver(cfg: Config, to: str, data: bytes) -> None:
     """Hand one already-built message to the SMTP server; raise MailError or MailUncertain on failure."""
-    recipients = [addr for _, addr in getaddresses([to]) if addr]
+    # One validated address: `RCPT TO:<not>` from 'not an email' never reaches the server.
+    recipients = [recipient_address(to)]
     sender = parseaddr(cfg.smtp.sender)[1]
-    if not recipients:
-        raise MailError(f"'{to}' is not an email address — fix the recipient")
     conn = _open(cfg)
     try:
         try:
@@ -206,6 +214,7 @@ def send_email(
     message_id: str | None = None,
 ) -> str:
     """Build and send one message; return its Message-ID. Raises MailError with a message that says how to fix."""
+    recipient_address(to)
     msg = build_message(cfg, to, subject, text, html, message_id)
     deliver(cfg, to, message_bytes(msg))
     return str(msg["Message-ID"])

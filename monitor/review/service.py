@@ -11,7 +11,7 @@ import sqlite_utils
 
 from monitor import i18n
 from monitor.config import Config
-from monitor.notify.assignment import queue_assignment_email, send_assignment_email
+from monitor.notify.assignment import queue_assignment_email, send_assignment_email, valid_address
 from monitor.review import assignments, roles
 from monitor.review.queue import QueueFilter, build_filter
 from monitor.store import assignments as assignments_store
@@ -57,6 +57,12 @@ def notify_assignee(cfg: Config, db: sqlite_utils.Database, row: dict[str, Any])
         return i18n.translate(
             lang,
             "%(user)s has no email address: tell them about the assignment yourself.",
+            user=row["assignee"],
+        )
+    if valid_address(row) is None:  # stored before addresses were checked: nothing was queued
+        return i18n.translate(
+            lang,
+            "%(user)s's email address is not valid: tell them about the assignment yourself and ask an admin to correct it.",
             user=row["assignee"],
         )
     result = send_assignment_email(cfg, db, row)

@@ -9,6 +9,22 @@ import sqlite_utils
 
 from monitor.store.db import utcnow
 
+# Bounds on every field: the log is append-only, so nothing written to it can be taken back.
+MAX_ACTOR = 150
+MAX_ACTION = 100
+MAX_DETAIL_TEXT = 10_000
+
+
+def _bounded(value: Any) -> Any:
+    """Detail values with long strings cut (recursively); other values as they are."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_DETAIL_TEXT else value[:MAX_DETAIL_TEXT] + "…"
+    if isinstance(value, dict):
+        return {str(k)[:MAX_ACTION]: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(v) for v in value]
+    return value
+
 
 def record(
     db: sqlite_utils.Database,
@@ -23,11 +39,11 @@ def record(
         "INSERT INTO audit_log (at, actor, action, object_type, object_id, detail_json) VALUES (?, ?, ?, ?, ?, ?)",
         [
             utcnow(),
-            actor,
-            action,
+            actor[:MAX_ACTOR],
+            action[:MAX_ACTION],
             object_type,
-            None if object_id is None else str(object_id),
-            json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+            None if object_id is None else str(object_id)[:MAX_ACTOR],
+            json.dumps(_bounded(detail or {}), ensure_ascii=False, sort_keys=True),
         ],
     )
 

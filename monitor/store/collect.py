@@ -35,18 +35,51 @@ MIGRATIONS = [
 # --- fetch log and source state -------------------------------------------------------------------
 
 
+INTERRUPTED = "interrupted (process stopped mid-run)"
+
+
 def close_interrupted(db: sqlite_utils.Database, source_id: int) -> int:
     """Mark this source's fetch_log rows left 'running' by a killed process as errors; returns how many.
 
-    Called while holding the source's lease, so no live run of this source can own such a row.
+    Called while holding the source's lease, so no live run of this source can own such a row. The
+    source shows the interruption as its last error until a pass succeeds.
     """
+    now = utcnow()
     with write(db):
         cur = db.execute(
-            "UPDATE fetch_log SET status = 'error', finished_at = ?, error = 'interrupted (process stopped mid-run)'"
+            "UPDATE fetch_log SET status = 'error', finished_at = ?, error = ?"
             " WHERE status = 'running' AND source_id = ?",
-            [utcnow(), source_id],
+            [now, INTERRUPTED, source_id],
         )
+        if cur.rowcount:
+            db.execute(
+                "UPDATE sources SET last_error = ?, last_error_at = ? WHERE id = ?",
+                [INTERRUPTED, now, source_id],
+            )
     return cur.rowcount
+
+
+def close_abandoned(db: sqlite_utils.Database) -> int:
+    """Close the running passes no live process owns any more (killed with kill -9); returns how many.
+
+    A pass runs under its source's lease 'collect:<name>': a running row whose lease is gone, expired or
+    held by a dead process on this host was abandoned. `misinfo status` calls this so it never shows such
+    a source as ok."""
+    import json
+
+    rows = db.execute(
+        "SELECT DISTINCT s.id, s.name FROM fetch_log f JOIN sources s ON s.id = f.source_id"
+        " WHERE f.status = 'running'"
+    ).fetchall()
+    closed = 0
+    now = to_db_time(datetime.now(UTC))
+    for source_id, name in rows:
+        value = db.execute("SELECT value FROM meta WHERE key = ?", [f"lease:collect:{name}"]).fetchone()
+        held = json.loads(value[0]) if value and value[0] else {}
+        if held.get("owner") and held.get("until", "") > now and _alive(str(held["owner"])):
+            continue
+        closed += close_interrupted(db, int(source_id))
+    return closed
 
 
 def start_fetch(db: sqlite_utils.Database, source_id: int) -> int:
@@ -273,3 +306,56 @@ def release_lease(db: sqlite_utils.Database, name: str, owner: str) -> None:
         row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         if row and row[0] and json.loads(row[0]).get("owner") == owner:
             db.execute("DELETE FROM meta WHERE key = ?", [key])
+
+
+# --- retention --------------------------------------------------------------------------------------
+
+
+def _blob_references(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(table, column) of every foreign key to evidence_blobs.sha256 (evidence, OCR text, ...)."""
+    refs: list[tuple[str, str]] = []
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
+    for table in tables:
+        for fk in db.execute(f"PRAGMA foreign_key_list('{table}')").fetchall():
+            if fk[2] == "evidence_blobs":
+                refs.append((table, str(fk[3])))
+    return refs
+
+
+def prune(
+    db: sqlite_utils.Database, evidence_before: str | None, fetch_log_before: str | None, batch: int = 5000
+) -> dict[str, int]:
+    """Delete evidence rows fetched before `evidence_before`, the bodies nothing refers to any more, and
+    finished fetch_log rows started before `fetch_log_before` (store-format times). Items are kept.
+
+    Works in batches, each its own short transaction, so collection and the web app are never held up."""
+    counts = {"evidence": 0, "evidence_blobs": 0, "fetch_log": 0}
+    if evidence_before is not None:
+        while True:
+            with write(db):
+                cur = db.execute(
+                    "DELETE FROM evidence WHERE id IN (SELECT id FROM evidence WHERE fetched_at < ? LIMIT ?)",
+                    [evidence_before, batch],
+                )
+            counts["evidence"] += cur.rowcount
+            if cur.rowcount < batch:
+                break
+        refs = _blob_references(db)
+        unused = " AND ".join(f"sha256 NOT IN (SELECT {col} FROM {table})" for table, col in refs) or "1"
+        while True:
+            with write(db):
+                cur = db.execute(
+                    f"DELETE FROM evidence_blobs WHERE sha256 IN (SELECT sha256 FROM evidence_blobs WHERE {unused}"
+                    " LIMIT ?)",
+                    [batch],
+                )
+            counts["evidence_blobs"] += cur.rowcount
+            if cur.rowcount < batch:
+                break
+    if fetch_log_before is not None:
+        with write(db):
+            cur = db.execute(
+                "DELETE FROM fetch_log WHERE status != 'running' AND started_at < ?", [fetch_log_before]
+            )
+        counts["fetch_log"] = cur.rowcount
+    return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -49,6 +50,10 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     if str(path) != ":memory:":
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
+            if not p.exists():
+                # It holds password and token hashes: owner-only from the start (the -wal and -shm files
+                # SQLite creates take the database file's mode).
+                os.close(os.open(p, os.O_RDWR | os.O_CREAT, 0o600))
         except OSError as exc:
             raise StoreError(f"cannot create the folder for the database {p}: {exc}") from None
     try:
@@ -62,8 +67,25 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
+        if read_only_error(exc):
+            raise read_only(p) from None
         raise StoreError(f"cannot open the database {p}: {exc} — check the path in `database:`") from None
     return sqlite_utils.Database(conn)
+
+
+def read_only_error(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because the file (or its folder) is read-only."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "read-only" in text)
+
+
+def read_only(path: object = None) -> StoreError:
+    """The one-line error for a database that cannot be written."""
+    where = f" {path}" if path else ""
+    return StoreError(
+        f"the database{where} is read-only — give this user write access to the file and its folder"
+        " (SQLite writes -wal and -shm files beside it)"
+    )
 
 
 @contextmanager
@@ -82,19 +104,27 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         level = 1
         depth[key] = 0
     if level == 0:
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if read_only_error(exc):
+                raise read_only(_path_of(conn)) from None
+            raise
     else:
         conn.execute(f"SAVEPOINT sp{level}")
     depth[key] = depth.get(key, 0) + 1
     try:
         yield db
-    except BaseException:
+    except BaseException as exc:
         depth[key] -= 1
         if level == 0:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         else:
             conn.execute(f"ROLLBACK TO sp{level}")
             conn.execute(f"RELEASE sp{level}")
+        if level == 0 and read_only_error(exc):
+            raise read_only(_path_of(conn)) from None
         raise
     else:
         depth[key] -= 1
@@ -102,6 +132,14 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             conn.execute("COMMIT")
         else:
             conn.execute(f"RELEASE sp{level}")
+
+
+def _path_of(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("PRAGMA database_list").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[2]) if row and row[2] else None
 
 
 def query_one(

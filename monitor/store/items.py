@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class NewItem:
     extraction_note: str | None = None
     simhash: int | None = None
     evidence: list[Evidence] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # image URLs to read (sources with `ocr: true`)
 
     @property
     def content_hash(self) -> str:
@@ -144,9 +146,28 @@ def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
         return item_id, True
 
 
+# What a search may ask of FTS5: SQLite's cost grows with the square of the number of terms, so a typed
+# query is cut to its first MAX_QUERY_CHARS characters and MAX_QUERY_TERMS distinct terms.
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 32
+_QUERY_NOISE = re.compile(r'[\x00-\x1f\x7f"]')
+
+
 def fts_query(text: str) -> str | None:
-    """Turn what a user typed into an FTS5 query: folded tokens, each quoted, all required."""
-    tokens = [t for t in fold(text).replace('"', " ").split() if any(ch.isalnum() for ch in t)]
+    """Turn what a user typed into an FTS5 query: folded tokens, each quoted, all required.
+
+    Control characters (NUL included) and quotes separate tokens; repeated tokens count once; at most
+    MAX_QUERY_TERMS tokens from the first MAX_QUERY_CHARS characters, so the cost stays bounded."""
+    if len(text) > MAX_QUERY_CHARS:
+        cut = text[:MAX_QUERY_CHARS]
+        # Drop a word cut in two (a cut "hello" must not search for "hell").
+        text = cut if text[MAX_QUERY_CHARS].isspace() or not cut.split() else cut.rsplit(None, 1)[0]
+    tokens: list[str] = []
+    for token in _QUERY_NOISE.sub(" ", fold(text)).split():
+        if any(ch.isalnum() for ch in token) and token not in tokens:
+            tokens.append(token)
+            if len(tokens) == MAX_QUERY_TERMS:
+                break
     if not tokens:
         return None
     return " ".join(f'"{t}"' for t in tokens)
@@ -183,3 +204,12 @@ def item_evidence(db: sqlite_utils.Database, item_id: int) -> list[dict[str, Any
             [item_id],
         )
     )
+
+
+def add_image_evidence(db: sqlite_utils.Database, item_id: int, body: bytes, content_type: str) -> str:
+    """Keep an image of an item (screenshot, attachment) as evidence; returns its sha256."""
+    with write(db):
+        _attach_evidence(
+            db, item_id, [Evidence(body=body, content_type=content_type, kind="image")], utcnow()
+        )
+    return hashlib.sha256(body).hexdigest()

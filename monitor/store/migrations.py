@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from monitor.store import collect, mail, queue, rebuttals, reports, schema, users
+from monitor.store import collect, groups, mail, queue, rebuttals, reports, schema, submissions, users
 from monitor.store.db import Migration, open_db, utcnow, write
 
 # Modules that contribute migrations (each has MIGRATIONS: list[(name, fn)]), in the order applied.
@@ -22,6 +22,8 @@ MIGRATIONS: dict[str, Sequence[Migration]] = {
     "monitor.store.queue": queue.MIGRATIONS,
     "monitor.store.mail": mail.MIGRATIONS,
     "monitor.store.reports": reports.MIGRATIONS,
+    "monitor.store.groups": groups.MIGRATIONS,
+    "monitor.store.submissions": submissions.MIGRATIONS,
 }
 
 

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from classifiers.text import fold
 from monitor.store.db import query_one, utcnow, write
+from monitor.store.items import fts_query
 
 
 def _match_state(db: sqlite_utils.Database) -> None:
@@ -200,8 +201,8 @@ def get_rebuttal_by_key(db: sqlite_utils.Database, key: str) -> dict[str, Any] |
 
 
 def _fts_query(text: str) -> str | None:
-    tokens = [t for t in fold(text).replace('"', " ").split() if any(ch.isalnum() for ch in t)]
-    return " ".join(f'"{t}"' for t in tokens) if tokens else None
+    """The FTS5 query for a typed search, bounded like items' (monitor.store.items.fts_query)."""
+    return fts_query(text)
 
 
 def list_rebuttals(
@@ -313,16 +314,17 @@ def stale_flagged_items(db: sqlite_utils.Database) -> list[int]:
 
 
 def item_texts(db: sqlite_utils.Database, item_ids: list[int]) -> dict[int, str]:
-    """Title and text of items, joined, for matching."""
+    """Title and text of items, joined, for matching (with text read from their images, item_ocr)."""
     out: dict[int, str] = {}
     for start in range(0, len(item_ids), 500):
         chunk = item_ids[start : start + 500]
         marks = ",".join("?" for _ in chunk)
-        for iid, title, text in db.execute(
-            f"SELECT id, title, text FROM items WHERE id IN ({marks})",
+        for iid, title, text, ocr in db.execute(
+            "SELECT i.id, i.title, i.text, (SELECT group_concat(o.text, char(10)) FROM item_ocr o"
+            f" WHERE o.item_id = i.id AND o.text != i.text) FROM items i WHERE i.id IN ({marks})",
             chunk,  # noqa: S608 - placeholders only
         ).fetchall():
-            out[int(iid)] = f"{title or ''}\n{text or ''}".strip()
+            out[int(iid)] = f"{title or ''}\n{text or ''}\n{ocr or ''}".strip()
     return out
 
 

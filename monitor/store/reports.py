@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,92 +62,139 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def _edge(window: Window) -> tuple[str, str, str]:
+    """(since, the first whole UTC day of the window, that day's start): the daily counts answer from that
+    day on, the rows themselves (through their time indexes) the part of the window before it."""
+    since = window.since
+    start = from_db_time(since)
+    assert start is not None
+    first = (
+        start.date() if start.timetz().replace(tzinfo=None) == dtime() else start.date() + timedelta(days=1)
+    )
+    return since, first.isoformat(), to_db_time(datetime.combine(first, dtime(), tzinfo=UTC))
+
+
+def _key(value: Any) -> Any:
+    """A report_days key as the rows give it: '' (none) is None."""
+    return None if value == "" else value
+
+
 def volumes(db: sqlite_utils.Database, window: Window) -> Rows:
     """Items collected and items flagged per local day, every day of the window present (zeros included)."""
-    since, offset = window.since, window.offset
     counts: dict[str, dict[str, int]] = {day: {"items": 0, "flags": 0} for day in window.local_days()}
-    for column, table, time_col in (("items", "items", "fetched_at"), ("flags", "flags", "flagged_at")):
-        sql = (
-            f"SELECT date({time_col}, ?) AS day, COUNT(*) AS n FROM {table}"
-            f" WHERE {time_col} >= ? GROUP BY day"
-        )
-        for row in db.query(sql, [offset, since]):
-            if row["day"] in counts:
-                counts[row["day"]][column] = row["n"]
+    sql = (
+        "SELECT date(slot, ?) AS day, SUM(items) AS items, SUM(flags) AS flags FROM report_slots"
+        " WHERE slot >= ? GROUP BY day"
+    )
+    for row in db.query(sql, [window.offset, window.since[:16]]):
+        if row["day"] in counts:
+            counts[row["day"]] = {"items": int(row["items"] or 0), "flags": int(row["flags"] or 0)}
     return [{"day": day, "items": c["items"], "flags": c["flags"]} for day, c in counts.items()]
 
 
-def _merge(
-    items: list[dict[str, Any]], flags: list[dict[str, Any]], key: str, columns: tuple[str, ...]
-) -> dict[Any, dict[str, Any]]:
-    """Join per-key item counts and per-key flag counts (either side may lack a key)."""
-    out: dict[Any, dict[str, Any]] = {}
-    for row in items:
-        out[row[key]] = {"items": row["items"], **dict.fromkeys(columns, 0)}
-    for row in flags:
-        merged = out.setdefault(row[key], {"items": 0, **dict.fromkeys(columns, 0)})
-        merged.update({c: row[c] or 0 for c in columns})
-    return out
+FLAG_STATES = ("new", "in_review", "linked", "dismissed", "escalated")
 
 
-# Flags drive their own count (CROSS JOIN keeps SQLite from scanning all items first); items are counted
-# from a covering index. Both read indexes only, so a million items take well under a second.
-_FLAG_COUNTS = """
-SELECT {group} AS k, COUNT(*) AS flagged, SUM(f.state = 'linked') AS linked,
-       SUM(f.state = 'dismissed') AS dismissed, SUM(f.state = 'escalated') AS escalated
-FROM flags f CROSS JOIN items i ON i.id = f.item_id
-WHERE f.flagged_at >= ? GROUP BY k
-"""
+def _counts(
+    db: sqlite_utils.Database, window: Window, dim: str, item_key: str | None, flag_key: str
+) -> dict[Any, dict[str, int]]:
+    """{key: {'items': n, 'flagged': n, 'linked': n, ...}} for one dimension over the window."""
+    since, first_day, edge = _edge(window)
+    out: dict[Any, dict[str, int]] = {}
+
+    def add(key: Any, measure: str, n: Any) -> None:
+        row = out.setdefault(_key(key), {"items": 0, "flagged": 0, **dict.fromkeys(FLAG_STATES, 0)})
+        n = int(n or 0)
+        if measure == "items":
+            row["items"] += n
+        else:
+            row["flagged"] += n
+            row[measure] = row.get(measure, 0) + n
+
+    for row in db.query(
+        "SELECT key, measure, SUM(n) AS n FROM report_days WHERE dim = ? AND day >= ? GROUP BY key, measure",
+        [dim, first_day],
+    ):
+        add(row["key"], row["measure"], row["n"])
+    if since < edge:  # the first, partial UTC day: from the rows (at most a day of them, read by index)
+        if item_key is not None:
+            for row in db.query(
+                f"SELECT {item_key} AS k, COUNT(*) AS n FROM items i"
+                " WHERE i.fetched_at >= ? AND i.fetched_at < ? GROUP BY k",
+                [since, edge],
+            ):
+                add(row["k"], "items", row["n"])
+        for row in db.query(
+            f"SELECT {flag_key} AS k, f.state AS state, COUNT(*) AS n"
+            " FROM flags f CROSS JOIN items i ON i.id = f.item_id"
+            " WHERE f.flagged_at >= ? AND f.flagged_at < ? GROUP BY k, state",
+            [since, edge],
+        ):
+            add(row["k"], row["state"], row["n"])
+    return {k: v for k, v in out.items() if v["items"] or v["flagged"]}
 
 
 def by_source(db: sqlite_utils.Database, window: Window) -> Rows:
     """Per source: items collected in the window, and items flagged in it with what became of them."""
-    items = list(
-        db.query(
-            "SELECT source_id AS k, COUNT(*) AS items FROM items WHERE fetched_at >= ? GROUP BY k",
-            [window.since],
-        )
-    )
-    flags = list(db.query(_FLAG_COUNTS.format(group="i.source_id"), [window.since]))
+    counts = _counts(db, window, "source", "i.source_id", "i.source_id")
     names = {row["id"]: row["name"] for row in db.query("SELECT id, name FROM sources")}
-    merged = _merge(items, flags, "k", ("flagged", "linked", "dismissed", "escalated"))
-    rows = [{"source": names.get(k, "(none)") if k is not None else "(none)", **v} for k, v in merged.items()]
+    rows = [
+        {
+            "source": names.get(k, "(none)") if k is not None else "(none)",
+            "items": v["items"],
+            "flagged": v["flagged"],
+            "linked": v["linked"],
+            "dismissed": v["dismissed"],
+            "escalated": v["escalated"],
+        }
+        for k, v in counts.items()
+    ]
     return sorted(rows, key=lambda r: (-r["flagged"], -r["items"], r["source"]))
 
 
 def by_language(db: sqlite_utils.Database, window: Window) -> Rows:
     """Per language: items collected and items flagged in the window."""
-    group = "COALESCE(NULLIF(i.lang, ''), 'und')"
-    items = list(
-        db.query(
-            f"SELECT {group} AS k, COUNT(*) AS items FROM items i WHERE i.fetched_at >= ? GROUP BY k",
-            [window.since],
-        )
-    )
-    flags = list(db.query(_FLAG_COUNTS.format(group=group), [window.since]))
-    merged = _merge(items, flags, "k", ("flagged",))
-    rows = [{"language": k, "items": v["items"], "flagged": v["flagged"]} for k, v in merged.items()]
+    group = _LANG.format(lang="i.lang")
+    counts = _counts(db, window, "lang", group, group)
+    rows = [{"language": k, "items": v["items"], "flagged": v["flagged"]} for k, v in counts.items()]
     return sorted(rows, key=lambda r: (-r["flagged"], -r["items"], r["language"]))
 
 
 def by_narrative(db: sqlite_utils.Database, window: Window) -> Rows:
     """Per narrative: items flagged and linked in the window, assignments and published responses."""
-    sql = """
-    SELECT COALESCE(n.name, '(no narrative)') AS narrative, COUNT(*) AS flagged,
-           SUM(f.state = 'linked') AS linked,
-           (SELECT COUNT(*) FROM assignments a WHERE a.narrative_id = n.id
-                OR a.item_id IN (SELECT item_id FROM flags f2 WHERE f2.narrative_id = n.id)) AS assignments,
-           (SELECT COUNT(*) FROM assignments a WHERE a.status = 'published' AND (a.narrative_id = n.id
-                OR a.item_id IN (SELECT item_id FROM flags f2 WHERE f2.narrative_id = n.id))) AS published
-    FROM flags f LEFT JOIN narratives n ON n.id = f.narrative_id
-    WHERE f.flagged_at >= ?
-    GROUP BY f.narrative_id ORDER BY flagged DESC, narrative
-    """
-    rows = [_zeros(row) for row in db.query(sql, [window.since])]
-    for row in rows:
-        if row["narrative"] == "(no narrative)":
-            row["assignments"] = row["published"] = 0
-    return rows
+    counts = _counts(db, window, "narrative", None, "f.narrative_id")
+    names = {row["id"]: row["name"] for row in db.query("SELECT id, name FROM narratives")}
+    # Assignments per narrative: those made for it, and those made for an item flagged under it.
+    work: dict[int, dict[str, int]] = {}
+    for row in db.query(
+        """
+        SELECT pairs.nid AS nid, COUNT(*) AS assignments, SUM(a.status = 'published') AS published
+        FROM (SELECT id AS aid, narrative_id AS nid FROM assignments WHERE narrative_id IS NOT NULL
+              UNION
+              SELECT a2.id, f.narrative_id FROM assignments a2 JOIN flags f ON f.item_id = a2.item_id
+              WHERE f.narrative_id IS NOT NULL) pairs
+        JOIN assignments a ON a.id = pairs.aid
+        GROUP BY pairs.nid
+        """
+    ):
+        work[int(row["nid"])] = {
+            "assignments": int(row["assignments"]),
+            "published": int(row["published"] or 0),
+        }
+    merged: dict[str, dict[str, Any]] = {}
+    for k, v in counts.items():
+        name = names.get(k) if k is not None else None
+        label = name if name is not None else "(no narrative)"
+        row = merged.setdefault(
+            label, {"narrative": label, "flagged": 0, "linked": 0, "assignments": 0, "published": 0}
+        )
+        row["flagged"] += v["flagged"]
+        row["linked"] += v["linked"]
+        if name is not None:
+            row["assignments"] = work.get(int(k), {}).get("assignments", 0)
+            row["published"] = work.get(int(k), {}).get("published", 0)
+    rows = [r for r in merged.values() if r["flagged"]]
+    return sorted(rows, key=lambda r: (-r["flagged"], r["narrative"]))
 
 
 def _hours(start: str | None, end: str | None) -> float | None:
@@ -157,15 +206,12 @@ def _hours(start: str | None, end: str | None) -> float | None:
 
 def response_times(db: sqlite_utils.Database, window: Window) -> Rows:
     """Hours from first seen (items.fetched_at) to first link and to first published response: n, median, p90."""
-    linked = db.query(
-        "SELECT i.fetched_at AS start, MIN(l.created_at) AS end FROM links l JOIN items i ON i.id = l.item_id"
-        " WHERE i.fetched_at >= ? GROUP BY l.item_id",
-        [window.since],
-    )
+    # First links come from report_link_times (kept by triggers); hours are computed by SQLite.
+    linked = db.query("SELECT hours FROM report_link_times WHERE seen_at >= ?", [window.since])
     # A response published for a narrative answers every flagged item of that narrative seen before it.
     published = db.query(
         """
-        SELECT start, MIN(end) AS end FROM (
+        SELECT {hours} AS hours FROM (
             SELECT i.id, i.fetched_at AS start, a.published_at AS end
             FROM assignments a JOIN items i ON i.id = a.item_id
             WHERE a.status = 'published' AND a.published_at IS NOT NULL
@@ -176,12 +222,12 @@ def response_times(db: sqlite_utils.Database, window: Window) -> Rows:
         )
         WHERE start >= ? AND end >= start
         GROUP BY id
-        """,
+        """.format(hours=_HOURS.format(end="MIN(end)", start="start")),
         [window.since],
     )
     rows: Rows = []
     for measure, pairs in (("first_seen_to_linked", linked), ("first_seen_to_published", published)):
-        hours = [h for h in (_hours(p["start"], p["end"]) for p in pairs) if h is not None]
+        hours = [float(p["hours"]) for p in pairs if p["hours"] is not None]
         median, p90 = percentile(hours, 50), percentile(hours, 90)
         rows.append(
             {
@@ -245,4 +291,252 @@ def _covering_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("reports_0001_covering_indexes", _covering_indexes)]
+# --- daily counts, kept by triggers -----------------------------------------------------------------------
+#
+# The reports page must answer in well under a second at a million items, every day, for any window. Two
+# small tables hold the counts the page adds up, maintained by triggers in the same transaction as every
+# write to items and flags (collect, classify, the review decisions, imports, tests, the bench builder):
+#
+#   report_slots  per UTC quarter-hour: items collected, items flagged. Volumes per *local* day are summed
+#                 from it with the time zone's offset (every zone's offset is a multiple of 15 minutes).
+#   report_days   per UTC day and key: items per source / language, flags per source / language /
+#                 narrative and state ('new', 'linked', ...). The breakdowns sum the whole UTC days of the
+#                 window from it and count the first, partial UTC day (local midnight is not UTC midnight)
+#                 from the indexed rows themselves.
+#
+# Keys: a source id, a language code ('und' for none), a narrative id; '' means none. An item's or a flag's
+# time, source, language, state or narrative changing moves its count; deleting it removes it.
+
+_SLOT = "strftime('%Y-%m-%dT%H:', {t}) || printf('%02d', CAST(strftime('%M', {t}) AS INTEGER) / 15 * 15)"
+_DAY = "date({t})"
+_LANG = "COALESCE(NULLIF({lang}, ''), 'und')"
+
+
+def _bump_slot(t: str, column: str, delta: int) -> str:
+    slot = _SLOT.format(t=t)
+    return (
+        f"INSERT INTO report_slots (slot, {column}) SELECT {slot}, {delta} WHERE {slot} IS NOT NULL"
+        f" ON CONFLICT (slot) DO UPDATE SET {column} = {column} + {delta};"
+    )
+
+
+def _bump_day(dim: str, t: str, key: str, measure: str, delta: int, source: str = "") -> str:
+    """One upsert of report_days; `source` is a FROM clause (with its WHERE) the values come from."""
+    day = _DAY.format(t=t)
+    where = f"{source} {'AND' if ' WHERE ' in f' {source} ' else 'WHERE'} {day} IS NOT NULL"
+    return (
+        f"INSERT INTO report_days (dim, day, key, measure, n) SELECT '{dim}', {day}, {key}, {measure}, {delta}"
+        f" {where} ON CONFLICT (dim, day, key, measure) DO UPDATE SET n = n + {delta};"
+    )
+
+
+def _item_counts(row: str, delta: int) -> str:
+    t = f"{row}.fetched_at"
+    return "\n".join(
+        [
+            _bump_slot(t, "items", delta),
+            _bump_day("source", t, f"COALESCE({row}.source_id, '')", "'items'", delta),
+            _bump_day("lang", t, _LANG.format(lang=f"{row}.lang"), "'items'", delta),
+        ]
+    )
+
+
+def _flag_counts(row: str, delta: int) -> str:
+    """The counts of one flag `row` (NEW or OLD); its source and language are its item's."""
+    t = f"{row}.flagged_at"
+    item = f"FROM items i WHERE i.id = {row}.item_id"
+    return "\n".join(
+        [
+            _bump_slot(t, "flags", delta),
+            _bump_day("source", t, "COALESCE(i.source_id, '')", f"{row}.state", delta, item),
+            _bump_day("lang", t, _LANG.format(lang="i.lang"), f"{row}.state", delta, item),
+            _bump_day("narrative", t, f"COALESCE({row}.narrative_id, '')", f"{row}.state", delta),
+        ]
+    )
+
+
+def _item_flag_keys(row: str, item_row: str, delta: int) -> str:
+    """The source and language counts of the flag of item `item_row` (when it has one)."""
+    t = "f.flagged_at"
+    flag = f"FROM flags f WHERE f.item_id = {item_row}.id"
+    return "\n".join(
+        [
+            _bump_day("source", t, f"COALESCE({row}.source_id, '')", "f.state", delta, flag),
+            _bump_day("lang", t, _LANG.format(lang=f"{row}.lang"), "f.state", delta, flag),
+        ]
+    )
+
+
+def _daily_counts_sql() -> str:
+    item_keys = "OLD.fetched_at IS NOT NEW.fetched_at OR OLD.source_id IS NOT NEW.source_id OR OLD.lang IS NOT NEW.lang"
+    flag_keys = (
+        "OLD.flagged_at IS NOT NEW.flagged_at OR OLD.state IS NOT NEW.state"
+        " OR OLD.narrative_id IS NOT NEW.narrative_id OR OLD.item_id IS NOT NEW.item_id"
+    )
+    return f"""
+CREATE TABLE IF NOT EXISTS report_slots (
+    slot TEXT PRIMARY KEY,
+    items INTEGER NOT NULL DEFAULT 0,
+    flags INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_days (
+    dim TEXT NOT NULL,
+    day TEXT NOT NULL,
+    key NOT NULL,
+    measure TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (dim, day, key, measure)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS report_items_insert AFTER INSERT ON items BEGIN
+{_item_counts("NEW", 1)}
+END;
+CREATE TRIGGER IF NOT EXISTS report_items_delete AFTER DELETE ON items BEGIN
+{_item_counts("OLD", -1)}
+END;
+CREATE TRIGGER IF NOT EXISTS report_items_update AFTER UPDATE OF fetched_at, source_id, lang ON items
+WHEN {item_keys} BEGIN
+{_item_counts("OLD", -1)}
+{_item_counts("NEW", 1)}
+{_item_flag_keys("OLD", "OLD", -1)}
+{_item_flag_keys("NEW", "NEW", 1)}
+END;
+CREATE TRIGGER IF NOT EXISTS report_flags_insert AFTER INSERT ON flags BEGIN
+{_flag_counts("NEW", 1)}
+END;
+CREATE TRIGGER IF NOT EXISTS report_flags_delete AFTER DELETE ON flags BEGIN
+{_flag_counts("OLD", -1)}
+END;
+CREATE TRIGGER IF NOT EXISTS report_flags_update AFTER UPDATE OF flagged_at, state, narrative_id, item_id ON flags
+WHEN {flag_keys} BEGIN
+{_flag_counts("OLD", -1)}
+{_flag_counts("NEW", 1)}
+END;
+"""
+
+
+def _backfill_sql() -> str:
+    """The counts of the rows already there (the triggers keep them from then on)."""
+    slot_i, slot_f = _SLOT.format(t="fetched_at"), _SLOT.format(t="flagged_at")
+    lang_i = _LANG.format(lang="i.lang")
+    return f"""
+DELETE FROM report_slots;
+DELETE FROM report_days;
+INSERT INTO report_slots (slot, items, flags)
+SELECT slot, SUM(items), SUM(flags) FROM (
+    SELECT {slot_i} AS slot, COUNT(*) AS items, 0 AS flags FROM items GROUP BY 1
+    UNION ALL
+    SELECT {slot_f} AS slot, 0, COUNT(*) FROM flags GROUP BY 1
+) WHERE slot IS NOT NULL GROUP BY slot;
+INSERT INTO report_days (dim, day, key, measure, n)
+SELECT 'source', date(fetched_at), COALESCE(source_id, ''), 'items', COUNT(*) FROM items
+WHERE date(fetched_at) IS NOT NULL GROUP BY 2, 3;
+INSERT INTO report_days (dim, day, key, measure, n)
+SELECT 'lang', date(i.fetched_at), {lang_i}, 'items', COUNT(*) FROM items i
+WHERE date(i.fetched_at) IS NOT NULL GROUP BY 2, 3;
+INSERT INTO report_days (dim, day, key, measure, n)
+SELECT 'source', date(f.flagged_at), COALESCE(i.source_id, ''), f.state, COUNT(*)
+FROM flags f JOIN items i ON i.id = f.item_id WHERE date(f.flagged_at) IS NOT NULL GROUP BY 2, 3, 4;
+INSERT INTO report_days (dim, day, key, measure, n)
+SELECT 'lang', date(f.flagged_at), {lang_i}, f.state, COUNT(*)
+FROM flags f JOIN items i ON i.id = f.item_id WHERE date(f.flagged_at) IS NOT NULL GROUP BY 2, 3, 4;
+INSERT INTO report_days (dim, day, key, measure, n)
+SELECT 'narrative', date(flagged_at), COALESCE(narrative_id, ''), state, COUNT(*) FROM flags
+WHERE date(flagged_at) IS NOT NULL GROUP BY 2, 3, 4;
+"""
+
+
+def _daily_counts(db: sqlite_utils.Database) -> None:
+    """report_slots and report_days with their triggers, back-filled from the rows already stored."""
+    for statement in _split(_daily_counts_sql()) + _split(_backfill_sql()):
+        db.execute(statement)
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a script (triggers kept whole: their bodies end with END;)."""
+    out: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            current = []
+    if "\n".join(current).strip():
+        out.append("\n".join(current).strip())
+    return out
+
+
+def recount(db: sqlite_utils.Database) -> None:
+    """Rebuild the daily counts from the rows (a repair tool; the triggers normally keep them exact)."""
+    for statement in _split(_backfill_sql()):
+        db.execute(statement)
+
+
+# --- first link per item, kept by triggers -----------------------------------------------------------------
+#
+# report_link_times: one row per linked item, its first-seen time and the hours to its first link, with a
+# covering index on the time, so the response-time table reads the window's values in index order instead
+# of one random item row per link.
+
+# Whole seconds, then hours: the same double Python's timedelta arithmetic gives (julianday drifts).
+_HOURS = (
+    "MAX((CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER)) / 3600.0, 0)"
+)
+
+
+def _link_time(item: str) -> str:
+    """Recompute the row of one item (an expression for its id) from its links and its first-seen time."""
+    first = f"(SELECT MIN(l.created_at) FROM links l WHERE l.item_id = {item})"
+    return (
+        f"DELETE FROM report_link_times WHERE item_id = {item};\n"
+        f"INSERT INTO report_link_times (item_id, seen_at, hours)"
+        f" SELECT i.id, i.fetched_at, {_HOURS.format(end=first, start='i.fetched_at')} FROM items i"
+        f" WHERE i.id = {item} AND {first} IS NOT NULL;"
+    )
+
+
+_LINK_TIMES_SQL = f"""
+CREATE TABLE IF NOT EXISTS report_link_times (
+    item_id INTEGER PRIMARY KEY,
+    seen_at TEXT NOT NULL,
+    hours REAL
+);
+CREATE INDEX IF NOT EXISTS report_link_times_seen ON report_link_times(seen_at, hours);
+CREATE TRIGGER IF NOT EXISTS report_links_insert AFTER INSERT ON links BEGIN
+{_link_time("NEW.item_id")}
+END;
+CREATE TRIGGER IF NOT EXISTS report_links_delete AFTER DELETE ON links BEGIN
+{_link_time("OLD.item_id")}
+END;
+CREATE TRIGGER IF NOT EXISTS report_links_update AFTER UPDATE OF item_id, created_at ON links BEGIN
+{_link_time("OLD.item_id")}
+{_link_time("NEW.item_id")}
+END;
+CREATE TRIGGER IF NOT EXISTS report_link_items_update AFTER UPDATE OF fetched_at ON items
+WHEN OLD.fetched_at IS NOT NEW.fetched_at BEGIN
+{_link_time("NEW.id")}
+END;
+CREATE TRIGGER IF NOT EXISTS report_link_items_delete AFTER DELETE ON items BEGIN
+DELETE FROM report_link_times WHERE item_id = OLD.id;
+END;
+"""
+
+
+def _link_times(db: sqlite_utils.Database) -> None:
+    """report_link_times with its triggers, back-filled from the links already stored."""
+    for statement in _split(_LINK_TIMES_SQL):
+        db.execute(statement)
+    db.execute("DELETE FROM report_link_times")
+    db.execute(
+        "INSERT INTO report_link_times (item_id, seen_at, hours)"
+        f" SELECT i.id, i.fetched_at, {_HOURS.format(end='l.first', start='i.fetched_at')}"
+        " FROM (SELECT item_id, MIN(created_at) AS first FROM links GROUP BY item_id) l"
+        " JOIN items i ON i.id = l.item_id"
+    )
+
+
+MIGRATIONS = [
+    ("reports_0001_covering_indexes", _covering_indexes),
+    ("reports_0002_daily_counts", _daily_counts),
+    ("reports_0003_link_times", _link_times),
+]

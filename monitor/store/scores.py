@@ -13,7 +13,11 @@ from monitor.store.db import scalar, utcnow, write
 from monitor.store.status import get_meta, set_meta
 
 # An item's text as the classifier sees it: title and body (the title often carries the claim).
-_ITEM_TEXT = "TRIM(COALESCE(i.title, '') || char(10) || COALESCE(i.text, ''))"
+# Text read from the item's images (item_ocr, store/submissions.py) follows, unless it is the item's own text.
+_ITEM_TEXT = (
+    "TRIM(COALESCE(i.title, '') || char(10) || COALESCE(i.text, '') || COALESCE((SELECT char(10) ||"
+    " group_concat(o.text, char(10)) FROM item_ocr o WHERE o.item_id = i.id AND o.text != i.text), ''))"
+)
 
 
 @dataclass

@@ -60,7 +60,9 @@ def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         """
         SELECT s.name, s.kind, s.enabled, s.last_success, s.last_error, s.last_error_at, s.consecutive_failures,
                (SELECT COUNT(*) FROM items i WHERE i.source_id = s.id
-                  AND i.fetched_at >= strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 day')) AS items_24h
+                  AND i.fetched_at >= strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 day')) AS items_24h,
+               (SELECT f.status || char(31) || COALESCE(f.error, '') FROM fetch_log f
+                  WHERE f.source_id = s.id AND f.status != 'running' ORDER BY f.id DESC LIMIT 1) AS last_pass
         FROM sources s ORDER BY s.name
         """
     )
@@ -74,6 +76,13 @@ def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             "last_error_at": r["last_error_at"],
             "consecutive_failures": r["consecutive_failures"],
             "items_24h": r["items_24h"],
+            "warning": _warning(r["last_pass"]),
         }
         for r in rows
     ]
+
+
+def _warning(last_pass: str | None) -> str | None:
+    """The note of the last pass when it succeeded with partial failures (e.g. pages a crawl could not get)."""
+    status, _, note = (last_pass or "").partition(chr(31))
+    return note or None if status in ("ok", "not_modified") else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -16,6 +17,10 @@ from monitor.store import audit
 from monitor.store.db import from_db_time, query_one, to_db_time, utcnow, write
 
 _hasher = PasswordHasher()
+
+# Bounds on what the unauthenticated surface (the login form) can make the app store or echo.
+MAX_NAME_LENGTH = 150
+MAX_PASSWORD_LENGTH = 1024
 
 
 def hash_password(password: str) -> str:
@@ -67,8 +72,9 @@ def create_user(
         raise UsageError("a user needs a role")
     if not username or not username.strip():
         raise UsageError("a user name cannot be empty")
-    if len(password) < 8:
-        raise UsageError("the password must have at least 8 characters")
+    if len(username) > MAX_NAME_LENGTH:
+        raise UsageError(f"a user name has at most {MAX_NAME_LENGTH} characters")
+    _check_password_length(password)
     now = utcnow()
     with write(db):
         if get_user(db, username) is not None:
@@ -83,17 +89,26 @@ def create_user(
     return user_id
 
 
-def set_password(db: sqlite_utils.Database, username: str, password: str, actor: str = "system") -> None:
-    """Replace a user's password."""
+def _check_password_length(password: str) -> None:
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UsageError(f"the password has at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def set_password(db: sqlite_utils.Database, username: str, password: str, actor: str = "system") -> None:
+    """Replace a user's password; every session of the user ends."""
+    _check_password_length(password)
     with write(db):
         user = require_user(db, username)
         db.execute(
             "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
             [hash_password(password), utcnow(), user["id"]],
         )
-        audit.record(db, actor, "user.password", "user", user["id"], {"username": username})
+        ended = _end_user_sessions(db, int(user["id"]))
+        audit.record(
+            db, actor, "user.password", "user", user["id"], {"username": username, "sessions_ended": ended}
+        )
 
 
 def token_hash(token: str) -> str:
@@ -101,27 +116,137 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: sqlite_utils.Database, username: str, actor: str = "system") -> str:
-    """Create and return a new API token for the user (only its hash is stored)."""
+def create_token(
+    db: sqlite_utils.Database,
+    username: str,
+    actor: str = "system",
+    *,
+    expires_at: datetime | None = None,
+) -> str:
+    """Create and return a new API token for the user (only its hash is stored); None: never expires."""
     token = "mm_" + secrets.token_urlsafe(32)
+    expires = to_db_time(expires_at) if expires_at is not None else None
     with write(db):
         user = require_user(db, username)
-        db.execute(
-            "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES (?, ?, ?)",
-            [user["id"], token_hash(token), utcnow()],
+        cur = db.execute(
+            "INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            [user["id"], token_hash(token), utcnow(), expires],
         )
-        audit.record(db, actor, "user.token", "user", user["id"], {"username": username})
+        audit.record(
+            db,
+            actor,
+            "user.token",
+            "user",
+            user["id"],
+            {"username": username, "token_id": int(cur.lastrowid or 0), "expires_at": expires},
+        )
     return token
 
 
 def user_for_token(db: sqlite_utils.Database, token: str) -> dict[str, Any] | None:
-    """The active user owning an API token, or None."""
+    """The active user owning an API token that is neither revoked nor expired, or None.
+
+    The row carries `token_id` and `token_last_used_at` (see touch_token)."""
     return query_one(
         db,
-        "SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id"
-        " WHERE api_tokens.token_hash = ? AND api_tokens.revoked = 0 AND users.disabled = 0",
-        [token_hash(token)],
+        "SELECT users.*, api_tokens.id AS token_id, api_tokens.last_used_at AS token_last_used_at"
+        " FROM api_tokens JOIN users ON users.id = api_tokens.user_id"
+        " WHERE api_tokens.token_hash = ? AND api_tokens.revoked = 0 AND users.disabled = 0"
+        " AND (api_tokens.expires_at IS NULL OR api_tokens.expires_at > ?)",
+        [token_hash(token), utcnow()],
     )
+
+
+TOKEN_TOUCH_EVERY_S = 60
+
+
+def touch_token(db: sqlite_utils.Database, token_id: int, last_used_at: str | None) -> None:
+    """Record a token's use (api_tokens.last_used_at), at most once a minute so reads stay reads."""
+    now = datetime.now(UTC)
+    previous = from_db_time(last_used_at) if last_used_at else None
+    if previous is not None and (now - previous).total_seconds() < TOKEN_TOUCH_EVERY_S:
+        return
+    with write(db):
+        db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [to_db_time(now), token_id])
+
+
+def list_tokens(db: sqlite_utils.Database, username: str) -> list[dict[str, Any]]:
+    """A user's API tokens (never the hashes): id, created_at, expires_at, last_used_at, revoked."""
+    user = require_user(db, username)
+    return list(
+        db.query(
+            "SELECT id, created_at, expires_at, last_used_at, revoked FROM api_tokens"
+            " WHERE user_id = ? ORDER BY id",
+            [user["id"]],
+        )
+    )
+
+
+def revoke_token(db: sqlite_utils.Database, username: str, token_id: int, actor: str = "system") -> None:
+    """Revoke one of the user's tokens; NotFound when the user has no token with that id."""
+    with write(db):
+        user = require_user(db, username)
+        row = query_one(db, "SELECT id FROM api_tokens WHERE id = ? AND user_id = ?", [token_id, user["id"]])
+        if row is None:
+            raise NotFound(
+                f"user '{username}' has no token {token_id} — list them with `misinfo users token {username} --list`"
+            )
+        db.execute("UPDATE api_tokens SET revoked = 1 WHERE id = ?", [token_id])
+        audit.record(
+            db, actor, "user.token_revoke", "user", user["id"], {"username": username, "token_id": token_id}
+        )
+
+
+# --- web sessions (server-side, so they can be ended) ----------------------------------------------
+# The signed cookie carries a random session id; only its sha256 is stored. Logout deletes the row;
+# a password change, disabling the user and `misinfo users logout` delete all of the user's rows.
+
+SESSION_LIFETIME_S = 12 * 3600
+
+
+def start_session(db: sqlite_utils.Database, user_id: int, lifetime_s: int = SESSION_LIFETIME_S) -> str:
+    """A new session for the user; returns the id to put in the cookie. Expired rows are pruned here."""
+    sid = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    with write(db):
+        db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", [to_db_time(now)])
+        db.execute(
+            "INSERT INTO web_sessions (sid_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            [token_hash(sid), user_id, to_db_time(now), to_db_time(now + timedelta(seconds=lifetime_s))],
+        )
+    return sid
+
+
+def user_for_session(db: sqlite_utils.Database, sid: str) -> dict[str, Any] | None:
+    """The active user of a live session, or None (ended, expired, disabled or unknown)."""
+    return query_one(
+        db,
+        "SELECT users.* FROM web_sessions JOIN users ON users.id = web_sessions.user_id"
+        " WHERE web_sessions.sid_hash = ? AND web_sessions.expires_at > ? AND users.disabled = 0",
+        [token_hash(sid), utcnow()],
+    )
+
+
+def end_session(db: sqlite_utils.Database, sid: str) -> None:
+    """End one session (logout)."""
+    with write(db):
+        db.execute("DELETE FROM web_sessions WHERE sid_hash = ?", [token_hash(sid)])
+
+
+def _end_user_sessions(db: sqlite_utils.Database, user_id: int) -> int:
+    cur = db.execute("DELETE FROM web_sessions WHERE user_id = ?", [user_id])
+    return int(cur.rowcount or 0)
+
+
+def end_sessions(db: sqlite_utils.Database, username: str, actor: str = "system") -> int:
+    """End every session of a user ("log out everywhere"); returns how many ended."""
+    with write(db):
+        user = require_user(db, username)
+        ended = _end_user_sessions(db, int(user["id"]))
+        audit.record(
+            db, actor, "user.logout_all", "user", user["id"], {"username": username, "sessions_ended": ended}
+        )
+    return ended
 
 
 # --- listing, disabling, language -----------------------------------------------------------------
@@ -158,7 +283,19 @@ def disable_user(db: sqlite_utils.Database, username: str, actor: str = "system"
         user = require_user(db, username)
         db.execute("UPDATE users SET disabled = 1, updated_at = ? WHERE id = ?", [utcnow(), user["id"]])
         db.execute("UPDATE api_tokens SET revoked = 1 WHERE user_id = ?", [user["id"]])
+        _end_user_sessions(db, int(user["id"]))
         audit.record(db, actor, "user.disable", "user", user["id"], {"username": username})
+
+
+def enable_user(db: sqlite_utils.Database, username: str, actor: str = "system") -> None:
+    """Let a disabled user log in again (tokens revoked when disabling stay revoked; the lock is cleared)."""
+    with write(db):
+        user = require_user(db, username)
+        db.execute(
+            "UPDATE users SET disabled = 0, failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?",
+            [utcnow(), user["id"]],
+        )
+        audit.record(db, actor, "user.enable", "user", user["id"], {"username": username})
 
 
 def set_language(db: sqlite_utils.Database, user_id: int, language: str) -> None:
@@ -231,24 +368,29 @@ def authenticate(
 ) -> dict[str, Any] | None:
     """The user when the password is right and neither the user nor the address is locked; else None.
 
-    Failures are counted (and audited) whether or not the user exists, so the answer never tells
-    an attacker which names exist.
+    Every attempt does the same work whatever the outcome (one password check, against a dummy hash for
+    unknown names; one write), and failures are counted and audited whether or not the user exists, so
+    neither the answer nor its timing tells an attacker which names exist or are locked. Names and
+    passwords longer than the bounds never match and are stored (audited) cut to MAX_NAME_LENGTH.
     """
-    if login_locked_for(db, username, address):
-        return None
-    user = get_user(db, username)
-    ok = check_password(user["password_hash"] if user else _dummy(), password) and user is not None
+    name = username[:MAX_NAME_LENGTH]
+    fits = len(username) <= MAX_NAME_LENGTH and len(password) <= MAX_PASSWORD_LENGTH
+    locked = login_locked_for(db, name, address) > 0
+    user = get_user(db, name) if fits else None
+    right = check_password(user["password_hash"] if user else _dummy(), password[:MAX_PASSWORD_LENGTH])
+    ok = right and fits and user is not None
     now = utcnow()
     with write(db):
-        if ok and user is not None and not user["disabled"]:
+        if ok and not locked and user is not None and not user["disabled"]:
             db.execute(
                 "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?",
                 [user["id"]],
             )
             db.execute("DELETE FROM login_throttle WHERE address = ?", [address])
-            audit.record(db, username, "user.login", "user", user["id"], {"address": address})
+            audit.record(db, name, "user.login", "user", user["id"], {"address": address})
             return user
-        if user is not None:
+        if user is not None and not locked:
+            # Tries refused while locked do not lengthen the user's lock (the address pays for them).
             failures = int(user["failed_logins"]) + 1
             lock = _lock_seconds(failures, FREE_FAILURES)
             db.execute(
@@ -264,10 +406,10 @@ def authenticate(
             " locked_until = excluded.locked_until, updated_at = excluded.updated_at",
             [address, failures_addr, _later(lock_addr) if lock_addr else None, now],
         )
-        reason = "disabled" if (ok and user is not None) else "bad_password"
+        reason = "locked" if locked else "disabled" if ok else "bad_password"
         audit.record(
             db,
-            username or "?",
+            name or "?",
             "user.login_failed",
             "user",
             user["id"] if user else None,
@@ -314,7 +456,20 @@ def _role_check_off(db: sqlite_utils.Database) -> None:
         db.execute("PRAGMA writable_schema = OFF")
 
 
+def _sessions_and_token_expiry(db: sqlite_utils.Database) -> None:
+    """Server-side web sessions (so logout, password change and disabling end them) and token expiry."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS web_sessions (sid_hash TEXT PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id), created_at TEXT NOT NULL, expires_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id)")
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(api_tokens)").fetchall()}
+    if "expires_at" not in columns:
+        db.execute("ALTER TABLE api_tokens ADD COLUMN expires_at TEXT")
+
+
 MIGRATIONS = [
     ("users_0001_login_throttle", _throttle_table),
     ("users_0002_roles_from_the_roles_table", _role_check_off),
+    ("users_0003_sessions_and_token_expiry", _sessions_and_token_expiry),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from monitor import i18n
 from monitor.config import Config
-from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, UsageError
+from monitor.errors import Conflict, MonitorError, NotFound, PermissionDenied, StoreError, UsageError
 from monitor.store import connect
+from monitor.store.users import SESSION_LIFETIME_S
 from monitor.web import (
     api,
     routes_admin,
@@ -31,6 +34,8 @@ from monitor.web import (
     routes_library,
     routes_queue,
     routes_reports,
+    routes_submit,
+    routes_unanswered,
 )
 from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, language, localtime, render
 
@@ -50,6 +55,8 @@ ROUTER_MODULES: dict[str, APIRouter] = {
     "monitor.web.routes_reports": routes_reports.router,
     "monitor.web.routes_admin": routes_admin.router,
     "monitor.web.routes_digest": routes_digest.router,
+    "monitor.web.routes_unanswered": routes_unanswered.router,
+    "monitor.web.routes_submit": routes_submit.router,
 }
 
 STATUS_FOR_ERROR: list[tuple[type[MonitorError], int]] = [
@@ -57,7 +64,24 @@ STATUS_FOR_ERROR: list[tuple[type[MonitorError], int]] = [
     (PermissionDenied, 403),
     (Conflict, 409),
     (UsageError, 400),
+    (StoreError, 503),
 ]
+
+# Bidirectional-text controls (embeddings, overrides, isolates, marks): a scraped title with U+202E
+# would show reversed text ("gnp.exe" read as "exe.png"). Every value a template prints loses them.
+BIDI_CONTROLS = dict.fromkeys(
+    [0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
+)
+
+
+def without_bidi(value: Any) -> Any:
+    """`value` with bidi controls removed (Markup stays Markup); other types unchanged."""
+    if isinstance(value, Markup):
+        return Markup(str.translate(value, BIDI_CONTROLS))
+    if isinstance(value, str):
+        return value.translate(BIDI_CONTROLS)
+    return value
+
 
 # No inline scripts anywhere: scraped content cannot run code even if an escaping bug slipped through.
 CSP = (
@@ -105,6 +129,7 @@ def make_templates(cfg: Config) -> Jinja2Templates:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=without_bidi,
     )
     tz = cfg.web.timezone
 
@@ -183,6 +208,27 @@ def _install_handlers(app: FastAPI) -> None:
             return JSONResponse({"error": message, "detail": jsonable_encoder(exc.errors())}, status_code=422)
         return _error_response(request, 400, message)
 
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: OverflowError) -> Response:
+        # An id or page above SQLite's 64-bit integers, or a date whose day boundary leaves datetime's range.
+        return _error_response(request, 400, "a number or date in the request is out of range")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_error(request: Request, exc: sqlite3.OperationalError) -> Response:
+        cfg: Config = request.app.state.cfg
+        text = str(exc)
+        if "readonly" in text or "read-only" in text:
+            message = (
+                f"the database {cfg.database_path} is read-only: nothing can be saved (sign-ins included) — "
+                "check the file's and its folder's permissions and the disk"
+            )
+        else:
+            message = (
+                f"the database {cfg.database_path} cannot be used right now ({text}) — try again shortly"
+            )
+        log.error("database error on %s: %s", request.url.path, text)
+        return _error_response(request, 503, message)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = str(exc.detail) if exc.detail else "error"
@@ -215,13 +261,15 @@ def create_app(cfg: Config) -> FastAPI:
     )
     app.state.cfg = cfg
     app.state.templates = make_templates(cfg)
+    for note in cfg.web.cookie_warnings():
+        log.warning("%s", note)
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key(cfg),
         session_cookie="misinfo_session",
-        max_age=12 * 3600,
+        max_age=SESSION_LIFETIME_S,
         same_site="lax",
-        https_only=cfg.web.secure_cookies,
+        https_only=cfg.web.cookies_secure,
     )
 
     @app.middleware("http")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -20,9 +22,12 @@ from monitor.errors import PermissionDenied
 from monitor.review import roles
 from monitor.store import connect
 from monitor.store.db import from_db_time
-from monitor.store.users import get_user_by_id, user_for_token
+from monitor.store.users import touch_token, user_for_session, user_for_token
+
+log = logging.getLogger(__name__)
 
 SESSION_USER = "uid"
+SESSION_ID = "sid"  # the server-side session (monitor.store.users.start_session); ended at logout
 SESSION_CSRF = "csrf"
 SESSION_LANG = "lang"
 SESSION_FLASH = "flash"
@@ -66,12 +71,15 @@ def get_db(request: Request) -> Iterator[sqlite_utils.Database]:
 
 def _session_user(request: Request, db: sqlite_utils.Database) -> dict[str, Any] | None:
     uid = request.session.get(SESSION_USER)
+    sid = request.session.get(SESSION_ID)
     if uid is None:
         return None
-    user = get_user_by_id(db, int(uid))
-    if user is None or user["disabled"]:
-        # A disabled or deleted user loses the session at the next request.
+    user = user_for_session(db, str(sid)) if isinstance(sid, str) and sid else None
+    if user is None or int(user["id"]) != int(uid):
+        # An ended (logout, password change, log out everywhere), expired or pre-upgrade session, or a
+        # disabled or deleted user: the cookie no longer logs anyone in.
         request.session.pop(SESSION_USER, None)
+        request.session.pop(SESSION_ID, None)
         return None
     return user
 
@@ -163,8 +171,12 @@ def api_user(capability: str | None = None) -> Callable[..., dict[str, Any]]:
         user = user_for_token(db, credentials.credentials.strip())
         if user is None:
             raise AuthRequired(
-                "invalid, revoked or disabled token — create a new one with `misinfo users token NAME`"
+                "invalid, expired, revoked or disabled token — create a new one with `misinfo users token NAME`"
             )
+        try:
+            touch_token(db, int(user["token_id"]), user.get("token_last_used_at"))
+        except sqlite3.OperationalError as exc:  # a read-only or busy database must not refuse reads
+            log.warning("could not record the use of API token %s: %s", user["token_id"], exc)
         if capability is not None and not roles.can(user, capability):
             allowed = " or ".join(n for n in roles.roles_with(capability) if n != "admin")
             raise PermissionDenied(

@@ -13,6 +13,7 @@ from monitor import i18n
 from monitor.store import users as store_users
 from monitor.web.deps import (
     SESSION_CSRF,
+    SESSION_ID,
     SESSION_LANG,
     SESSION_USER,
     current_user,
@@ -54,37 +55,46 @@ def login(
     next: str = Form("/queue"),
     db: sqlite_utils.Database = Depends(get_db),
 ) -> Response:
-    """Check the password (throttled), start a fresh session."""
+    """Check the password (throttled), start a fresh session.
+
+    Every refusal (wrong name or password, disabled, locked user or address) gets the same answer, so it
+    never tells which names exist; the name typed is echoed cut to the longest a user name may be.
+    """
     _ = i18n.translator(request.session.get(SESSION_LANG) or request.app.state.cfg.web.default_language)
     address = _address(request)
     username = username.strip()
-    wait = store_users.login_locked_for(db, username, address)
-    user = None if wait else store_users.authenticate(db, username, password, address)
+    user = store_users.authenticate(db, username, password, address)
     if user is None:
-        wait = wait or store_users.login_locked_for(db, username, address)
-        if wait:
-            message = _(
-                "Too many failed attempts. Try again in %(minutes)s minute(s).",
-                minutes=max(1, -(-wait // 60)),
-            )
-        else:
-            message = _("Wrong user name or password, or the account is disabled.")
+        message = _(
+            "Wrong user name or password, or the account is disabled or locked after too many failed "
+            "attempts. Wait a few minutes before trying again."
+        )
         request.state.user = None
         return render(
-            request, "login.html", status_code=401, next=safe_next(next), username=username, error=message
+            request,
+            "login.html",
+            status_code=401,
+            next=safe_next(next),
+            username=username[: store_users.MAX_NAME_LENGTH],
+            error=message,
         )
     # A new session on login: nothing an attacker planted before login survives it.
+    sid = store_users.start_session(db, int(user["id"]))
     lang = user["language"]
     request.session.clear()
     request.session[SESSION_USER] = int(user["id"])
+    request.session[SESSION_ID] = sid
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
     request.session[SESSION_LANG] = lang
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, db: sqlite_utils.Database = Depends(get_db)) -> Response:
+    """End the session, on the server too: the cookie, even if copied, no longer logs anyone in."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str) and sid:
+        store_users.end_session(db, sid)
     lang = request.session.get(SESSION_LANG)
     request.session.clear()
     if lang:

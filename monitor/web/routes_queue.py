@@ -16,6 +16,7 @@ from monitor.review import queue as review
 from monitor.review import roles, service
 from monitor.review.queue import opt_int
 from monitor.store import queue as q
+from monitor.store import submissions as submissions_store
 from monitor.store.rebuttals import list_rebuttals
 from monitor.web.deps import can, config, flash, get_db, is_htmx, language, render, require_user, verify_csrf
 
@@ -194,6 +195,8 @@ def item_page(
         reasons_list=reasons_list,
         dismiss_reasons=review.DISMISS_REASONS,
         safe_url=safe_url,
+        images=submissions_store.ocr_for(db, item_id),
+        submissions=submissions_store.submissions_for(db, item_id),
     )
 
 

@@ -96,6 +96,7 @@ def make_item(
     html: str | None = None,
     notes: list[str] | None = None,
     default_tz: Any = None,
+    images: list[str] | None = None,
 ) -> NewItem:
     """Normalise a connector's raw fields into a NewItem (canonical URL, UTC times, language, simhash)."""
     title = " ".join((title or "").split())[:MAX_TITLE]
@@ -126,4 +127,5 @@ def make_item(
         extraction_note="; ".join(all_notes) or None,
         simhash=simhash(body) if FINGERPRINT else None,
         evidence=evidence,
+        images=[u for u in (images or []) if isinstance(u, str) and u.startswith(("http://", "https://"))],
     )

@@ -53,4 +53,9 @@ class MastodonConnector:
                 fetched_at=res.fetched_at,
                 evidence=[ev],
                 lang=post.get("language"),
+                images=[
+                    str(m.get("url"))
+                    for m in post.get("media_attachments") or []
+                    if isinstance(m, dict) and m.get("type") == "image" and m.get("url")
+                ],
             )

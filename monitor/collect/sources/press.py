@@ -9,10 +9,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from monitor.collect.fetch import check_url
+from monitor.collect.fetch import check_url, stopping, wait_stop
 from monitor.collect.sources.base import SourceRun, make_item
 from monitor.errors import FetchError
 from monitor.store.collect import known_urls
@@ -21,6 +24,7 @@ from monitor.store.items import Evidence, NewItem
 log = logging.getLogger(__name__)
 
 KNOWN_LIMIT = 5000  # article URLs already stored that the crawl need not download again
+CRAWL_GRACE = 60.0  # seconds past crawl_timeout before a crawl that did not stop itself is killed
 
 
 def crawl_spec(run: SourceRun, known: list[str]) -> dict[str, object]:
@@ -73,9 +77,16 @@ class PressConnector:
                 text=True,
                 encoding="utf-8",
             )
+            killed: list[str] = []
+            watchdog = threading.Thread(target=self._watch, args=(run, proc, killed), daemon=True)
+            watchdog.start()
+            summary: dict[str, Any] | None = None
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
+                    if line.startswith('{"crawl_summary"'):
+                        summary = self._summary(line)
+                        continue
                     item = self._item(run, line)
                     if item is not None:
                         yield item
@@ -84,14 +95,53 @@ class PressConnector:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+            if killed:
+                raise FetchError(f"{run.source.url}: {killed[0]}")
             if rc != 0:
                 err.seek(0)
                 tail = " | ".join(err.read().strip().splitlines()[-3:])
                 raise FetchError(f"{run.source.url}: the crawl failed (exit {rc}): {tail[-400:]}")
             err.seek(0)
             problems = [ln for ln in err.read().splitlines() if " ERROR: " in ln]
-            if problems:
+            failures = list((summary or {}).get("failures") or [])
+            if not summary or not summary.get("pages_ok"):
+                # Nothing came through (closed port, HTTP errors, robots.txt, timeouts): a failed pass.
+                why = failures[0] if failures else (problems[0][-200:] if problems else None)
+                reason = (summary or {}).get("reason")
+                raise FetchError(
+                    f"{run.source.url}: the crawl fetched no page successfully"
+                    + (f" ({why})" if why else "")
+                    + (f"; crawl ended: {reason}" if reason and reason != "finished" else "")
+                )
+            if failures:
+                count = int((summary or {}).get("failed") or len(failures))
+                run.note(f"{count} page(s) could not be fetched, e.g. {failures[0][-200:]}")
+            elif problems:
                 run.note(f"crawl reported {len(problems)} error(s), e.g. {problems[0][-200:]}")
+
+    @staticmethod
+    def _watch(run: SourceRun, proc: subprocess.Popen[str], killed: list[str]) -> None:
+        """Kill the crawl when the process stops, or when it outlives crawl_timeout by CRAWL_GRACE."""
+        end = time.monotonic() + float(run.source.crawl_timeout) + CRAWL_GRACE
+        while proc.poll() is None:
+            if stopping():
+                killed.append("stopped (the process is shutting down)")
+            elif time.monotonic() >= end:
+                killed.append(
+                    f"the crawl outlived crawl_timeout ({run.source.crawl_timeout:g}s) and was ended"
+                )
+            if killed:
+                proc.kill()
+                return
+            wait_stop(0.2)
+
+    @staticmethod
+    def _summary(line: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(line).get("crawl_summary")
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
 
     def _item(self, run: SourceRun, line: str) -> NewItem | None:
         try:

@@ -98,42 +98,72 @@ class PressSpider(scrapy.Spider):
         self.tz = ZoneInfo(spec["timezone"])
         # LinkExtractor's allow_domains compares host:port, so in-site filtering is done on the host here.
         self.links = LinkExtractor(unique=True)
+        self.pages_ok = 0  # pages downloaded and handed to a callback (2xx)
+        self.failures: list[str] = []  # "URL: why" of pages that could not be fetched
+
+    def on_error(self, failure: Any) -> None:
+        """A request that failed for good (refused, timed out, HTTP error, forbidden by robots.txt)."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        response = getattr(failure.value, "response", None)
+        if response is not None:
+            why = f"HTTP {response.status}"
+        elif type(failure.value).__name__ == "IgnoreRequest":
+            why = str(failure.value) or "ignored (robots.txt)"
+        else:
+            why = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+        self.failures.append(f"{url}: {why}"[:300])
+
+    def closed(self, reason: str) -> None:
+        """The last line the parent reads: how many pages came through and which failed."""
+        summary = {"pages_ok": self.pages_ok, "failures": self.failures[:20], "failed": len(self.failures)}
+        sys.stdout.write(json.dumps({"crawl_summary": {**summary, "reason": reason}}) + "\n")
+        sys.stdout.flush()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.spec.get("sitemap"):
-            yield scrapy.Request(self.spec["sitemap"], callback=self.parse_sitemap)
+            yield scrapy.Request(self.spec["sitemap"], callback=self.parse_sitemap, errback=self.on_error)
         for url in self.start_list:
-            yield scrapy.Request(url, callback=self.parse, dont_filter=True)
+            yield scrapy.Request(url, callback=self.parse, dont_filter=True, errback=self.on_error)
 
     def is_article_url(self, url: str) -> bool:
         return any(p.search(url) for p in self.allow) if self.allow else True
 
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
         """Sitemap or sitemap index: <loc> entries are articles (or further sitemaps)."""
+        self.pages_ok += 1
         body = response.body
         locs = re.findall(rb"<loc>\s*([^<\s]+)\s*</loc>", body)
         is_index = b"<sitemapindex" in body[:2000]
         for loc in locs:
             url = loc.decode("utf-8", "replace").replace("&amp;", "&")
             if is_index:
-                yield scrapy.Request(url, callback=self.parse_sitemap)
+                yield scrapy.Request(url, callback=self.parse_sitemap, errback=self.on_error)
             elif self.is_article_url(url) and canonical_url(url) not in self.known:
-                yield scrapy.Request(url, callback=self.parse_article, cb_kwargs={"listed": True})
+                yield scrapy.Request(
+                    url, callback=self.parse_article, cb_kwargs={"listed": True}, errback=self.on_error
+                )
 
     def parse(self, response: Response) -> Iterator[Any]:
         """A section page (or an article reached by links): maybe an article, then follow links."""
+        self.pages_ok += 1
         if not isinstance(response, TextResponse):
             return
         if self.allow and self.is_article_url(response.url) and response.url not in self.start_list:
-            yield from self.parse_article(response, listed=True)
+            yield from self._article(response, listed=True)
         elif not self.allow and response.url not in self.start_list:
-            yield from self.parse_article(response, listed=False)
+            yield from self._article(response, listed=False)
         for link in self.links.extract_links(response):
             if urlsplit(link.url).hostname not in self.hosts or canonical_url(link.url) in self.known:
                 continue
-            yield response.follow(link.url, callback=self.parse)
+            yield response.follow(link.url, callback=self.parse, errback=self.on_error)
 
     def parse_article(self, response: Response, listed: bool = True) -> Iterator[dict[str, Any]]:
+        """An article page requested from a sitemap."""
+        self.pages_ok += 1
+        yield from self._article(response, listed)
+
+    def _article(self, response: Response, listed: bool = True) -> Iterator[dict[str, Any]]:
         """One item per article page; pages without article text are skipped (or noted when listed)."""
         art = extract_article(response.body, response.url, self.tz)
         if len(art["text"]) < (40 if listed else MIN_ARTICLE_CHARS):

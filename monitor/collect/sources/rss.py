@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import feedparser
@@ -77,6 +79,24 @@ def entry_text(entry: Any) -> str:
     return max(texts, key=len) if texts else ""
 
 
+def entry_images(entry: Any) -> list[str]:
+    """URLs of the images an entry carries as enclosures or media:content (read when the source sets ocr)."""
+    urls: list[str] = []
+    for link in entry.get("links", []) or []:
+        if (
+            link.get("rel") == "enclosure"
+            and str(link.get("type", "")).startswith("image/")
+            and link.get("href")
+        ):
+            urls.append(str(link["href"]))
+    for media in entry.get("media_content", []) or []:
+        if (str(media.get("type", "")).startswith("image/") or media.get("medium") == "image") and media.get(
+            "url"
+        ):
+            urls.append(str(media["url"]))
+    return list(dict.fromkeys(urls))
+
+
 def entry_published(entry: Any) -> Any:
     """The raw published/updated string (parsed by us so naive times get the site's zone), else feedparser's."""
     for key in ("published", "updated", "created"):
@@ -107,6 +127,17 @@ def full_text(run: SourceRun, link: str) -> tuple[str | None, Evidence | None, s
     return text.strip(), ev, None
 
 
+_ENTRY = re.compile(rb"<(item|entry)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+
+
+def entry_fragments(body: bytes, count: int) -> list[bytes] | None:
+    """The raw <item>/<entry> element of each entry, in feed order; None unless there is one per entry."""
+    if count == 0:
+        return None
+    found = [m.group(0) for m in _ENTRY.finditer(body)]
+    return found if len(found) == count else None
+
+
 def feed_items(
     run: SourceRun, res: FetchResult, parsed: Any, want_full_text: bool = False
 ) -> Iterator[NewItem]:
@@ -115,13 +146,16 @@ def feed_items(
     if problem:
         run.note(problem)
     feed_ev = evidence_of(res)
+    per_entry = entry_fragments(res.body, len(parsed.entries))
     for index, entry in enumerate(parsed.entries):
         try:
             title = html_to_text(entry.get("title", "") or "")
             text = entry_text(entry)
             link = entry.get("link") or None
             notes: list[str] = []
-            evidence = [feed_ev]
+            # Each entry keeps its own bytes of the feed: a pass with one new entry stores that entry,
+            # not the whole feed again (the whole body only when the entries cannot be cut out reliably).
+            evidence = [replace(feed_ev, body=per_entry[index]) if per_entry else feed_ev]
             if want_full_text and link and len(text) < SHORT_TEXT:
                 article, ev, why = full_text(run, link)
                 if ev is not None:
@@ -145,6 +179,7 @@ def feed_items(
                 evidence=evidence,
                 lang=(entry.get("language") or parsed.feed.get("language") or None),
                 notes=notes,
+                images=entry_images(entry),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             run.note(f"entry {index + 1} skipped: {type(exc).__name__}: {exc}")

@@ -1,0 +1,194 @@
+"""Group stage: place newly unanswered flagged items into groups by meaning, summarise, rank, resolve.
+
+Reads flags, suggestions and items (and the shared encoder's cached vectors); writes claim groups.
+Idempotent: items already placed stay where they are; only new ones are placed (monitor.group.cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+
+from classifiers.embed import Encoder
+from monitor.classify.encoder import encode_cached, shared_encoder
+from monitor.config import Config
+from monitor.group import cluster
+from monitor.match.suggest import run_match
+from monitor.store import audit
+from monitor.store import groups as store
+from monitor.store.db import write
+
+log = logging.getLogger(__name__)
+
+BASELINE_DAYS = 7
+
+
+@dataclass
+class GroupReport:
+    """What a grouping run did."""
+
+    candidates: int = 0
+    placed: int = 0
+    joined: int = 0
+    new_groups: int = 0
+    removed: int = 0
+    answered: int = 0
+
+    def summary(self) -> str:
+        """One line for the CLI and the scheduler log."""
+        return (
+            f"grouped {self.placed} unanswered item(s): {self.joined} joined existing groups,"
+            f" {self.new_groups} new group(s); {self.removed} left (answered or decided), {self.answered} group(s) answered"
+        )
+
+
+def run_group(
+    cfg: Config, db: sqlite_utils.Database, encoder: Encoder | None = None, now: datetime | None = None
+) -> GroupReport:
+    """Place every unanswered flagged item not yet grouped; drop those answered since; refresh summaries."""
+    del now
+    report = GroupReport(answered=resolve_answered(cfg, db, encoder))
+    candidates = store.candidate_item_ids(db, cfg.match.suggestion)
+    report.candidates = len(candidates)
+    wanted = set(candidates)
+    membership = store.open_membership(db)
+    gone = [i for ids in membership.values() for i in ids if i not in wanted]
+    if gone:
+        store.remove_items(db, gone)
+        report.removed = len(gone)
+        membership = store.open_membership(db)
+    placed = store.grouped_item_ids(db)
+    new_ids = [i for i in candidates if i not in placed]
+    if not new_ids:
+        return report
+    if encoder is None:
+        encoder, _ = shared_encoder(cfg)
+    g = cfg.group
+    for start in range(0, len(new_ids), g.batch_size):
+        chunk = new_ids[start : start + g.batch_size]
+        group_ids = list(membership)
+        pool = [i for gid in group_ids for i in membership[gid]] + chunk
+        texts_by_id = store.item_texts(db, pool)
+        texts = [texts_by_id.get(i, "") for i in pool]
+        vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
+        feats = cluster.features(texts, vectors, g.dense_weight)
+        row_of = {iid: r for r, iid in enumerate(pool)}
+        groups_rows = [[row_of[i] for i in membership[gid]] for gid in group_ids]
+        joined, fresh = cluster.assign(feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold)
+        touched: set[int] = set()
+        by_group: dict[int, list[int]] = {}
+        for row, gi in joined.items():
+            by_group.setdefault(group_ids[gi], []).append(pool[row])
+        with write(db):  # one transaction per arrival: a commit per group would dominate the time
+            for gid, ids in by_group.items():
+                store.add_items(db, gid, ids)
+                membership[gid].extend(ids)
+                touched.add(gid)
+                report.joined += len(ids)
+            for rows in fresh:
+                ids = [pool[r] for r in rows]
+                gid = store.create_group(db, ids)
+                membership[gid] = ids
+                touched.add(gid)
+                report.new_groups += 1
+            for gid in touched:
+                rows = [row_of[i] for i in membership[gid]]
+                if len(rows) == 1:  # a single post is its own label; terms wait for a second post
+                    store.set_summary(db, gid, cluster.label(texts[rows[0]], []), [], pool[rows[0]])
+                    continue
+                rep_row = cluster.representative(feats.rows, rows)
+                terms = cluster.top_terms(feats, rows, texts)
+                store.set_summary(db, gid, cluster.label(texts[rep_row], terms), terms, pool[rep_row])
+        report.placed += len(chunk)
+    log.info("%s", report.summary())
+    return report
+
+
+def resolve_answered(cfg: Config, db: sqlite_utils.Database, encoder: Encoder | None = None) -> int:
+    """Groups whose drafted rebuttal is now approved: re-match their items, give each the rebuttal as a
+    suggestion, close the group (audited). Returns how many groups were closed."""
+    done = store.answered_by_approved(db)
+    for gid, rid in done:
+        group = store.get_group(db, gid)
+        if group is None:
+            continue
+        ids = list(group["item_ids"])
+        run_match(cfg, db, item_ids=ids, encoder=encoder)
+        with write(db):
+            for iid in ids:
+                store.add_suggestion(db, iid, rid, 1.0, str(group["label"]))
+            store.close_group(db, gid, "answered", None)
+            audit.record(
+                db, "system", "group.answered", "claim_group", gid, {"rebuttal_id": rid, "items": ids}
+            )
+    return len(done)
+
+
+def _parse(value: str) -> datetime:
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def growth(seen: list[str], now: datetime) -> tuple[int, float, float]:
+    """(posts in the last 24 h, the group's own daily baseline over the 7 days before, growth ratio).
+
+    Growth = (last 24 h + 1) / (baseline + 1): 1 is steady, above 1 growing; a group born today has
+    growth 1 + its size."""
+    day = now - timedelta(days=1)
+    start = day - timedelta(days=BASELINE_DAYS)
+    times = [_parse(s) for s in seen]
+    last = sum(1 for t in times if day < t <= now)
+    before = sum(1 for t in times if start < t <= day)
+    first = min(times) if times else now
+    days_known = max(1.0, min(float(BASELINE_DAYS), math.ceil((day - first).total_seconds() / 86400.0)))
+    baseline = before / days_known if first <= day else 0.0
+    return last, round(baseline, 3), round((last + 1) / (baseline + 1), 3)
+
+
+def unanswered(
+    cfg: Config, db: sqlite_utils.Database, days: int | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Open groups seen in the last `days` days, with size, growth and rank (size x growth), ranked."""
+    now = now or datetime.now(UTC)
+    since = (now - timedelta(days=days or cfg.group.days)).isoformat(timespec="seconds")
+    out = []
+    for g in store.list_groups(db, since=since, min_size=cfg.group.min_size):
+        last, baseline, ratio = growth(g.pop("seen"), now)
+        g.update(last_24h=last, baseline=baseline, growth=ratio, rank=round(g["size"] * ratio, 3))
+        out.append(g)
+    out.sort(key=lambda g: (-g["rank"], -g["size"], g["id"]))
+    return out
+
+
+def as_json(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `misinfo unanswered --json` / GET /api/unanswered document."""
+    keys = (
+        "id",
+        "size",
+        "item_ids",
+        "label",
+        "first_seen",
+        "last_seen",
+        "growth",
+        "last_24h",
+        "baseline",
+        "rank",
+        "sources",
+        "languages",
+        "terms",
+        "representative_item_id",
+        "rebuttal_id",
+    )
+    return {"groups": [{k: g.get(k) for k in keys} for g in groups]}
+
+
+def similarity_matrix(texts: list[str], vectors: Any, dense_weight: float) -> Any:
+    """Pairwise similarities as the grouping sees them (for diagnostics and tests)."""
+    rows = cluster.features(texts, np.asarray(vectors), dense_weight).rows
+    return rows @ rows.T

@@ -1,0 +1,1 @@
+"""Intake beyond feeds: analysts' submissions (links, pasted text, screenshots) and OCR of images."""
