@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import random
 import statistics
 import tempfile
@@ -145,6 +146,7 @@ def bench_latency(images: list[tuple[list[str], bytes]], repeats: int) -> dict[s
         warmup = time.monotonic() - started
         text_s: list[float] = []
         image_s: list[float] = []
+        load_before = os.getloadavg()
         for i in range(repeats):
             text = f"{claims[i % len(claims)]} — bài đăng số {i}, chia sẻ ngay!"
             t0 = time.monotonic()
@@ -159,11 +161,17 @@ def bench_latency(images: list[tuple[list[str], bytes]], repeats: int) -> dict[s
             image_s.append(time.monotonic() - t0)
             top_ok += bool(report.suggestions)
         db.conn.close()
+    load_after = os.getloadavg()
     return {
         "warm-up submission (loads encoder, trains the seed model when none)": f"{warmup:.1f} s",
         "text submissions": f"{repeats}: p50 {statistics.median(text_s):.2f} s, p95 {pct(text_s, 0.95):.2f} s (goal <= 2 s)",
         "screenshot submissions": f"{repeats}: p50 {statistics.median(image_s):.2f} s, p95 {pct(image_s, 0.95):.2f} s (goal <= 5 s)",
         "screenshots with at least one suggestion": f"{top_ok}/{repeats}",
+        # Other work on the machine slows these down: the figures mean little without it.
+        "load average 1/5/15 min (before / after the timed submissions)": (
+            f"{' '.join(f'{x:.2f}' for x in load_before)} / {' '.join(f'{x:.2f}' for x in load_after)}"
+            f" on {os.cpu_count()} CPUs"
+        ),
     }
 
 

@@ -140,10 +140,14 @@ class SubmitReport:
     created: bool
     kind: str
     text: str
-    flagged: bool
+    flagged: bool  # this item has its own queue entry
     risk: float | None
     relevance: float | None
     suggestions: list[dict[str, object]]
+    # Its near-duplicate group is already in the queue through another item (the group's representative,
+    # flagged_item_id): only a representative is flagged, so `flagged` stays false for this one.
+    group_flagged: bool = False
+    flagged_item_id: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The `misinfo submit --json` document."""
@@ -153,6 +157,8 @@ class SubmitReport:
             "kind": self.kind,
             "text": self.text,
             "flagged": self.flagged,
+            "group_flagged": self.group_flagged,
+            "flagged_item_id": self.flagged_item_id,
             "risk": self.risk,
             "relevance": self.relevance,
             "suggestions": self.suggestions,
@@ -169,12 +175,16 @@ def submit(cfg: Config, db: sqlite_utils.Database, submission: Submission) -> Su
     match(cfg, db, item_ids=[stored.item_id])
     score = submission_store.latest_score(db, stored.item_id) or {}
     item_text = submission_store.item_text(db, stored.item_id)
+    flagged = bool(score.get("flagged"))
+    representative = None if flagged else submission_store.flagged_representative(db, stored.item_id)
     return SubmitReport(
         item_id=stored.item_id,
         created=stored.created,
         kind=stored.kind,
         text=item_text,
-        flagged=bool(score.get("flagged")),
+        flagged=flagged,
+        group_flagged=representative is not None,
+        flagged_item_id=representative,
         risk=None if score.get("risk") is None else round(float(score["risk"]), 4),
         relevance=None if score.get("relevance") is None else round(float(score["relevance"]), 4),
         suggestions=[

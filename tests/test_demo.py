@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +16,6 @@ from monitor.cli import cli
 from monitor.demo.run import (
     SAMPLES,
     DemoFixtureServer,
-    demo_config,
     evaluate,
     prepare_workspace,
     run_demo_check,
@@ -85,7 +85,7 @@ def test_workspace_config_is_valid_and_points_every_kind_at_the_fixture_server(t
     assert cfg.smtp.port == 2525 and cfg.web.base_url == "http://127.0.0.1:8123"
     assert {r.language for r in cfg.digest.recipients} == {"vi", "en"}
     assert cfg.database_path == ws / "misinfo.db"
-    assert demo_config("http://127.0.0.1:9", 25, 8000)["classifier"]["model"] == "bundled:all-MiniLM-L6-v2"
+    assert cfg.classifier.model == "bundled:multilingual-e5-small"  # the default a new install runs
 
 
 def test_evaluate_fails_when_nothing_was_flagged() -> None:
@@ -100,10 +100,12 @@ def test_evaluate_fails_when_nothing_was_flagged() -> None:
         "rebuttals_approved": 12,
         "digests_sent": 3,
         "robots_violations": 0,
+        "unanswered_groups": 0,
     }
     checks = {what: passed for what, passed, _ in evaluate(figures, mail_files=3)}
     assert checks["items collected"] and checks["digest written"]
     assert not checks["items flagged"] and not checks["suggestions for flagged items"]
+    assert not checks["unanswered claims grouped"]
 
 
 def test_demo_command_is_documented() -> None:
@@ -127,11 +129,36 @@ def test_demo_check_runs_the_whole_pipeline(tmp_path: Path) -> None:
     code = run_demo_check(tmp_path / "ws", echo=lines.append)
     output = "\n".join(lines)
     assert code == 0, output
-    for check in ("items collected", "items flagged", "suggestions for flagged items", "digest written"):
+    for check in (
+        "items collected",
+        "items flagged",
+        "suggestions for flagged items",
+        "unanswered claims grouped",
+        "digest written",
+    ):
         assert f"PASS  {check}" in output
     mails = list((tmp_path / "ws" / "mail").glob("*.eml"))
     assert len(mails) == 3
     assert any(b"lanh-dao@example.gov.vn" in m.read_bytes() for m in mails)
+    # The samples' novel rumour (no starter rebuttal answers it) is an open group of >= 2 posts.
+    db = sqlite3.connect(tmp_path / "ws" / "misinfo.db")
+    try:
+        sizes = [
+            int(n)
+            for (n,) in db.execute(
+                "SELECT COUNT(*) FROM claim_group_items m JOIN claim_groups g ON g.id = m.group_id"
+                " WHERE g.status = 'open' GROUP BY g.id"
+            )
+        ]
+        merger_fee = db.execute(
+            "SELECT COUNT(*) FROM claim_group_items m JOIN items i ON i.id = m.item_id"
+            " WHERE i.text LIKE '%phi sap nhap%' OR i.text LIKE '%phí sáp nhập%'"
+            " GROUP BY m.group_id ORDER BY 1 DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    assert max(sizes, default=0) >= 2, sizes
+    assert merger_fee is not None and merger_fee[0] >= 2
 
 
 def test_a_complete_workspace_is_reused_and_an_incomplete_one_is_not(tmp_path: Path) -> None:

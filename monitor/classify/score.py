@@ -118,7 +118,8 @@ class Scorer:
 
     def score(self, rows: list[dict[str, Any]]) -> list[store.ScoreRow]:
         """ScoreRows (with reasons, and a flag request when above both thresholds) for item rows."""
-        texts = [clip_lexical(r["text"] or "") for r in rows]
+        # Stripped as run_match's item texts are, so both encode the same clip(text): one encoding, cached.
+        texts = [clip_lexical((r["text"] or "").strip()) for r in rows]
         vecs = encode_cached(self.db, self.encoder, [clip(t) for t in texts], self.cfg.classifier.batch_size)
         rel = self.bundle.relevance.score(texts, vecs, self.topic)
         model_risk = self.bundle.risk.score(texts, vecs, KnownClaims.none())

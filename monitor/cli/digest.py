@@ -112,9 +112,11 @@ def digest(
 )
 @click.pass_context
 def surge(ctx: click.Context, dry_run: bool, out_dir: Path | None) -> None:
-    """Alert coordinators when a narrative's flagged volume surges (once per narrative per window).
+    """Alert coordinators when a narrative's (or an unanswered claim's) flagged volume surges, once per
+    narrative or claim group per window.
 
-    A surge: flagged items of one narrative in the last hour (or day) reach digest.surge_min_items
+    A surge: flagged items of one narrative or open unanswered-claim group in the last hour (or day) reach
+    digest.surge_min_items
     and exceed digest.surge_factor times the mean of the previous 7 days.
 
     \b
@@ -130,7 +132,8 @@ def surge(ctx: click.Context, dry_run: bool, out_dir: Path | None) -> None:
         click.echo("No surge.")
     for s in report.surges:
         click.echo(
-            f"surge: {' '.join(str(s['name']).split())} — {s['count']} flagged in the last {s['window']}"
+            f"surge: {'unanswered claim: ' if s.get('group_id') else ''}{' '.join(str(s['name']).split())}"
+            f" — {s['count']} flagged in the last {s['window']}"
             f" (baseline {s['baseline']:.1f})"
         )
     for result in report.results:

@@ -37,7 +37,10 @@ def submit(
 ) -> None:
     """Store a link, text or screenshot as an item, classify and match it at once.
 
-    A submission of something already stored becomes a new sighting of that item. Bad input (not an
+    A submission of something already stored becomes a new sighting of that item. With --json:
+    item_id, created, text, risk, relevance, suggestions; flagged (the item has its own queue entry);
+    group_flagged and flagged_item_id (its near-duplicate group is already in the queue as that item,
+    so it gets no entry of its own; flagged_item_id is null otherwise). Bad input (not an
     image, too large, a private address, empty text) exits 2 and stores nothing.
 
     \b
@@ -81,7 +84,19 @@ def submit(
         doc = report.as_dict()
         click.echo(
             json.dumps(
-                {k: doc[k] for k in ("item_id", "text", "flagged", "risk", "relevance", "suggestions")}
+                {
+                    k: doc[k]
+                    for k in (
+                        "item_id",
+                        "text",
+                        "flagged",
+                        "group_flagged",
+                        "flagged_item_id",
+                        "risk",
+                        "relevance",
+                        "suggestions",
+                    )
+                }
                 | {"created": doc["created"]},
                 ensure_ascii=False,
                 indent=2,
@@ -95,6 +110,8 @@ def submit(
             f"risk {report.risk:.2f}, relevance {report.relevance or 0:.2f}"
             + (" — flagged for review" if report.flagged else "")
         )
+    if report.group_flagged:
+        click.echo(f"its near-duplicate group is already in the review queue as #{report.flagged_item_id}")
     if report.suggestions:
         click.echo("suggested rebuttals:")
         for s in report.suggestions:

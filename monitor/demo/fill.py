@@ -50,6 +50,11 @@ def demo_figures(db: sqlite_utils.Database) -> dict[str, Any]:
             db, "SELECT COUNT(*) FROM digests_sent WHERE kind = 'digest' AND status = 'sent'"
         ),
         "robots_violations": _count(db, "SELECT COUNT(*) FROM items WHERE url LIKE '%/press/noi-bo/%'"),
+        "unanswered_groups": _count(
+            db,
+            "SELECT COUNT(*) FROM claim_groups g WHERE g.status = 'open'"
+            " AND (SELECT COUNT(*) FROM claim_group_items m WHERE m.group_id = g.id) >= 2",
+        ),
     }
 
 

@@ -1,7 +1,7 @@
 """The offline demo: local fixture and SMTP servers, a demo workspace, the whole pipeline, the web app.
 
 `misinfo demo` builds a workspace (config, database, users, approved starter rebuttals), serves the bundled
-sample sources from data/samples on 127.0.0.1, runs collect -> classify -> match -> digest (mail goes to a
+sample sources from data/samples on 127.0.0.1, runs collect -> classify -> match -> group -> digest (mail goes to a
 local SMTP server that saves .eml files), then serves the web app. `misinfo demo --check` runs the same
 pipeline headless and checks what each stage produced. Nothing here reaches beyond 127.0.0.1.
 """
@@ -149,7 +149,8 @@ def run_stage(name: str, fn: Callable[[], Any], echo: Echo) -> StageResult:
 
 
 def build(cfg: Any, db: Any, echo: Echo) -> list[StageResult]:
-    """Seed users and rebuttals, then collect -> classify -> match -> digest (sent to the local SMTP server)."""
+    """Seed users and rebuttals, then collect -> classify -> match -> group -> digest (sent to the local SMTP
+    server)."""
     quiet_model_loading()
 
     def collect_all() -> Any:
@@ -162,6 +163,7 @@ def build(cfg: Any, db: Any, echo: Echo) -> list[StageResult]:
         ("collect", collect_all),
         ("classify", lambda: pipeline.classify(cfg, db)),
         ("match", lambda: pipeline.match(cfg, db)),
+        ("group", lambda: pipeline.group(cfg, db)),
         ("digest", lambda: pipeline.digest(cfg, db, send=True)),
     ]
     return [run_stage(name, fn, echo) for name, fn in stages]
@@ -212,6 +214,11 @@ def evaluate(figures: dict[str, Any], mail_files: int) -> list[tuple[str, bool, 
             "digest written",
             figures["digests_sent"] > 0 and mail_files > 0,
             f"{figures['digests_sent']} digest(s) recorded sent, {mail_files} message(s) received by the local SMTP server",
+        ),
+        (
+            "unanswered claims grouped",
+            figures.get("unanswered_groups", 0) > 0,
+            f"{figures.get('unanswered_groups', 0)} open group(s) of 2 or more flagged posts no rebuttal answers",
         ),
         (
             "robots.txt respected",

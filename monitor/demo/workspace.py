@@ -149,7 +149,8 @@ def demo_config(base: str, smtp_port: int, web_port: int) -> dict[str, Any]:
     """The demo workspace's config.yaml as a dict (paths relative to the workspace)."""
     topic, thresholds, match = _project_topic()
 
-    classifier: dict[str, Any] = {"model": "bundled:all-MiniLM-L6-v2"}
+    # The bundled default encoder (multilingual E5), as a new install runs it.
+    classifier: dict[str, Any] = {}
     if thresholds:
         classifier["thresholds"] = thresholds
     if "labelled_data" in ClassifierConfig.model_fields:

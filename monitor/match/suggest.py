@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.embed import Encoder
+from classifiers.features import clip
 from monitor.classify.encoder import encode_cached, shared_encoder
 from monitor.config import Config
 from monitor.errors import ModelError
@@ -62,6 +63,14 @@ def _db_key(db: sqlite_utils.Database) -> str:
     return str(row[2] if row and row[2] else id(db))
 
 
+def _reranker_tag(path: Path | None) -> str:
+    """What identifies the re-ranker file in the matcher cache key (its mtime), without loading it."""
+    try:
+        return f"reranker@{path.stat().st_mtime_ns}" if path is not None and path.is_file() else "fused"
+    except OSError:
+        return "fused"
+
+
 def _load_reranker(path: Path | None) -> tuple[Reranker | None, str]:
     if path is None or not path.is_file():
         return None, "fused"
@@ -73,14 +82,18 @@ def _load_reranker(path: Path | None) -> tuple[Reranker | None, str]:
 
 
 def build_matcher(db: sqlite_utils.Database, encoder: Encoder, reranker_path: Path | None = None) -> Matcher:
-    """The matcher for the current approved library (cached per library version, model and re-ranker)."""
-    reranker, reranker_tag = _load_reranker(reranker_path)
-    version = store.library_version(db) + ":" + reranker_tag
-    key = (_db_key(db), version, encoder.model_id)
+    """The matcher for the current approved library (cached per library version, model and re-ranker).
+
+    A cache hit costs the library-version query and a stat of the re-ranker file: nothing is re-read.
+    """
+    library = store.library_version(db)
+    key = (_db_key(db), library + ":" + _reranker_tag(reranker_path), encoder.model_id)
     with _lock:
         cached = _matchers.get(key)
     if cached is not None:
         return cached
+    reranker, reranker_tag = _load_reranker(reranker_path)
+    key = (key[0], library + ":" + reranker_tag, key[2])
     claims = store.approved_claims(db)
     docs = [Doc(int(c["claim_id"]), int(c["rebuttal_id"]), str(c["text"]), str(c["title"])) for c in claims]
     claim_vecs = encode_cached(db, encoder, [d.text for d in docs]) if docs else None
@@ -138,7 +151,10 @@ def run_match(
         chunk = [i for i in ids[start : start + step] if i in texts_by_id]
         texts = [texts_by_id[i][:MAX_QUERY_CHARS] for i in chunk]
         if len(matcher) and texts:
-            vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
+            # The text classify encoded (clip): its vector is in the embedding cache, so not encoded again.
+            vectors = encode_cached(
+                db, encoder, [clip(t) for t in texts], batch_size=cfg.classifier.batch_size
+            )
             rows = _rows(matcher, texts, vectors, cfg.match.top_k, cfg.match.suggestion)
         else:
             rows = [[] for _ in chunk]

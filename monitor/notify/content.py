@@ -14,9 +14,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from monitor import i18n
 from monitor.config import Config, Recipient
+from monitor.group.run import unanswered
 from monitor.review import roles
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
+from monitor.store.sources import source_health
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -39,6 +41,8 @@ ROLE_LABELS = {
     "admin": "administrator",
     "manager": "manager",
 }
+
+TOP_GROUPS = 5  # unanswered-claim groups listed in a digest
 
 _DATE = {"en": "yyyy-MM-dd", "vi": "dd/MM/yyyy"}
 _DATETIME = {"en": "d MMM yyyy, HH:mm", "vi": "HH:mm, dd/MM/yyyy"}
@@ -110,6 +114,31 @@ def item_link(cfg: Config, item_id: int) -> str:
     return f"{cfg.web.base_url.rstrip('/')}/items/{item_id}"
 
 
+def unanswered_link(cfg: Config) -> str:
+    """Where the unanswered claims open in the web app."""
+    return f"{cfg.web.base_url.rstrip('/')}/unanswered"
+
+
+def _unanswered_groups(
+    cfg: Config, db: sqlite_utils.Database, f: Formatter, end: str
+) -> list[dict[str, Any]]:
+    """The top unanswered-claim groups as of `end` (ranked by size x growth), one line each."""
+    when = from_db_time(end)
+    return [
+        {
+            "label": one_line(g["label"] or f"#{g['id']}", 200),
+            "line": f.t(
+                "%(size)s post(s), %(last)s in the last 24 hours (growth %(growth)s×)",
+                size=g["size"],
+                last=g["last_24h"],
+                growth=f"{float(g['growth']):.1f}",
+            ),
+            "link": f"{unanswered_link(cfg)}#g{g['id']}",
+        }
+        for g in unanswered(cfg, db, now=when)[:TOP_GROUPS]
+    ]
+
+
 def digest_context(
     cfg: Config, db: sqlite_utils.Database, recipient: Recipient, window: Window
 ) -> dict[str, Any]:
@@ -161,8 +190,12 @@ def digest_context(
         "items": items,
         "growing": growing,
         "coordinator": roles.can(recipient.role, roles.DIGEST_COORDINATION),
+        "show_unanswered": roles.can(recipient.role, roles.DIGEST_UNANSWERED),
+        "unanswered": [],
+        "unanswered_link": unanswered_link(cfg),
         "assignments": [],
         "sources": [],
+        "warnings": [],
         "app_link": cfg.web.base_url.rstrip("/") + "/",
         "footer": f.t(
             "Sent automatically by misinfo-monitor to %(email)s (%(role)s). Times are in %(tz)s.",
@@ -171,6 +204,8 @@ def digest_context(
             tz=cfg.digest.timezone,
         ),
     }
+    if ctx["show_unanswered"]:
+        ctx["unanswered"] = _unanswered_groups(cfg, db, f, window.end)
     if ctx["coordinator"]:
         # Relative to the window's end (the send time), so a re-rendered message says what it said then.
         horizon = to_db_time(end + timedelta(days=1))
@@ -201,6 +236,17 @@ def digest_context(
             }
             for s in store.failing_sources(db)
         ]
+        # Sources whose last pass succeeded, with a warning (e.g. pages a press crawl could not get).
+        ctx["warnings"] = [
+            {
+                "name": one_line(s["name"], 80),
+                "line": f.t(
+                    "last pass succeeded with a warning: %(warning)s", warning=one_line(s["warning"], 200)
+                ),
+            }
+            for s in source_health(db)
+            if s["enabled"] and s["warning"] and not s["consecutive_failures"]
+        ]
     ctx["subject"] = f.t(
         "[misinfo-monitor] Daily digest %(date)s: %(n)s new flagged item(s)",
         date=f.day(date.fromisoformat(window.period)),
@@ -221,6 +267,8 @@ def surge_context(
     f = Formatter(recipient.language, cfg.digest.timezone)
     window = f.t(WINDOW_NAMES[surge["window"]])
     name = one_line(surge["name"], 160)
+    if surge.get("group_id") is not None:  # a growing unanswered claim: no rebuttal yet, say so in the name
+        name = f"{f.t('Unanswered claim')}: {name}"
     examples = [
         {
             "title": one_line(e["title"]) or f"#{e['item_id']}",
@@ -259,6 +307,9 @@ def surge_context(
             }
             if reb
             else None
+        ),
+        "group_link": (
+            f"{unanswered_link(cfg)}#g{surge['group_id']}" if surge.get("group_id") is not None else ""
         ),
         "app_link": cfg.web.base_url.rstrip("/") + "/",
         "footer": f.t(

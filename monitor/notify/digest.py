@@ -7,6 +7,7 @@ monitor.notify.delivery.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -29,6 +30,7 @@ from monitor.notify.delivery import (
     write_files,
 )
 from monitor.review import roles
+from monitor.store import groups as groups_store
 from monitor.store import mail as store
 from monitor.store.db import from_db_time, to_db_time
 
@@ -232,37 +234,53 @@ def run_digest(
 # --- surge alerts ------------------------------------------------------------------------------------
 
 
+def _over_baseline(
+    cfg: Config,
+    volumes: Callable[[str, str], dict[int, int]],
+    current_time: datetime,
+) -> list[tuple[int, str, str, int, float, str]]:
+    """(id, window, period, count, baseline, start) of the ids whose volume in the last hour / day exceeds
+    factor x their trailing 7-day baseline (and surge_min_items)."""
+    out = []
+    for window, span in (("hour", timedelta(hours=1)), ("day", timedelta(days=1))):
+        start = current_time - span
+        current = volumes(to_db_time(start), to_db_time(current_time))
+        base = volumes(to_db_time(start - timedelta(days=BASELINE_DAYS)), to_db_time(start))
+        per_window = timedelta(days=BASELINE_DAYS) / span
+        for key_id, count in sorted(current.items()):
+            baseline = max(1.0, base.get(key_id, 0) / per_window)
+            if count >= cfg.digest.surge_min_items and count > cfg.digest.surge_factor * baseline:
+                if window == "hour":
+                    period = current_time.strftime("%Y-%m-%dT%H")
+                else:
+                    period = local_today(cfg, current_time).isoformat()
+                out.append((key_id, window, period, count, baseline, to_db_time(start)))
+    return out
+
+
 def detect_surges(
     cfg: Config, db: sqlite_utils.Database, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Narratives whose flagged volume in the last hour / day exceeds factor x their trailing baseline."""
+    """Narratives, and open unanswered-claim groups, whose flagged volume in the last hour / day exceeds
+    factor x their trailing baseline. Each surge's `key` names it in the ledger: the narrative id, or
+    `group:<id>`."""
     current_time = now_utc(now)
-    found: list[dict[str, Any]] = []
-    for window, span in (("hour", timedelta(hours=1)), ("day", timedelta(days=1))):
-        start = current_time - span
-        current = store.narrative_volumes(db, to_db_time(start), to_db_time(current_time))
-        base = store.narrative_volumes(
-            db, to_db_time(start - timedelta(days=BASELINE_DAYS)), to_db_time(start)
+    end = to_db_time(current_time)
+    found: list[dict[str, Any]] = [
+        {
+            "key": str(nid),
+            "narrative_id": nid,
+            "window": window,
+            "period": period,
+            "count": count,
+            "baseline": baseline,
+            "start": start,
+            "end": end,
+        }
+        for nid, window, period, count, baseline, start in _over_baseline(
+            cfg, lambda a, b: store.narrative_volumes(db, a, b), current_time
         )
-        per_window = timedelta(days=BASELINE_DAYS) / span
-        for narrative_id, count in sorted(current.items()):
-            baseline = max(1.0, base.get(narrative_id, 0) / per_window)
-            if count >= cfg.digest.surge_min_items and count > cfg.digest.surge_factor * baseline:
-                if window == "hour":
-                    key = current_time.strftime("%Y-%m-%dT%H")
-                else:
-                    key = local_today(cfg, current_time).isoformat()
-                found.append(
-                    {
-                        "narrative_id": narrative_id,
-                        "window": window,
-                        "period": key,
-                        "count": count,
-                        "baseline": baseline,
-                        "start": to_db_time(start),
-                        "end": to_db_time(current_time),
-                    }
-                )
+    ]
     info = store.narrative_info(db, sorted({s["narrative_id"] for s in found}))
     for surge in found:
         n = info.get(surge["narrative_id"], {})
@@ -278,6 +296,26 @@ def detect_surges(
             if n.get("rebuttal_title")
             else None
         )
+    # Unanswered claims (no approved rebuttal yet): the same rule on each open group's flagged posts.
+    for gid, window, period, count, baseline, start in _over_baseline(
+        cfg, lambda a, b: groups_store.group_volumes(db, a, b), current_time
+    ):
+        group = groups_store.get_group(db, gid) or {}
+        found.append(
+            {
+                "key": f"group:{gid}",
+                "group_id": gid,
+                "window": window,
+                "period": period,
+                "count": count,
+                "baseline": baseline,
+                "start": start,
+                "end": end,
+                "name": str(group.get("label") or f"#{gid}"),
+                "examples": groups_store.group_examples(db, gid, start, end),
+                "rebuttal": None,
+            }
+        )
     return found
 
 
@@ -288,10 +326,11 @@ def run_surge(
     dry_run: bool = False,
     out_dir: Path | None = None,
 ) -> SurgeReport:
-    """Detect surges and alert coordinators/admins once per narrative per window (ledger kind surge:<id>:<window>)."""
+    """Detect surges and alert coordinators/admins once per narrative (or unanswered-claim group) per window
+    (ledger kind surge:<id>:<window>, surge:group:<id>:<window>)."""
     current = now_utc(now)
     found = detect_surges(cfg, db, current)
-    hourly = {s["narrative_id"] for s in found if s["window"] == "hour"}
+    hourly = {s["key"] for s in found if s["window"] == "hour"}
     day_ago = to_db_time(current - timedelta(days=1))
     # A fast surge trips both windows: the hour alert covers it, so the day alert is kept for slow build-ups
     # (no hour alert for that narrative in the last 24 h).
@@ -299,17 +338,14 @@ def run_surge(
         s
         for s in found
         if s["window"] == "hour"
-        or (
-            s["narrative_id"] not in hourly
-            and not store.claimed_since(db, f"surge:{s['narrative_id']}:hour", day_ago)
-        )
+        or (s["key"] not in hourly and not store.claimed_since(db, f"surge:{s['key']}:hour", day_ago))
     ]
     report = SurgeReport(surges=surges)
     recipients = [r for r in cfg.digest.recipients if roles.can(r.role, roles.SURGE_ALERTS)]
     out = out_dir or cfg.path(cfg.digest.outbox)
     unreachable: str | None = None
     for surge in report.surges:
-        kind = f"surge:{surge['narrative_id']}:{surge['window']}"
+        kind = f"surge:{surge['key']}:{surge['window']}"
         for recipient in recipients:
 
             def build(
@@ -324,7 +360,7 @@ def run_surge(
             if dry_run:
                 subject, data, html = build(to_db_time(current))
                 result = SendResult(recipient.email, kind, surge["period"], "written", subject=subject)
-                suffix = f"-surge-{surge['narrative_id']}-{surge['window']}"
+                suffix = f"-surge-{surge['key'].replace(':', '-')}-{surge['window']}"
                 result.paths = write_files(out, recipient.email, data, html, suffix)
             elif unreachable:
                 result = SendResult(

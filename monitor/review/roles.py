@@ -26,6 +26,7 @@ REPORTS = "reports.view"
 DIGEST_RECEIVE = "digest.receive"  # may be a digest recipient
 DIGEST_COORDINATION = "digest.coordination"  # digests carry the coordinators' sections (assignments, sources)
 DIGEST_PREVIEW = "digest.preview"
+DIGEST_UNANSWERED = "digest.unanswered"  # digests list the top unanswered-claim groups (they can act on them)
 SURGE_ALERTS = "alerts.surge"  # receives surge alerts
 AUDIT = "audit.view"
 ADMIN = "users.admin"
@@ -43,6 +44,7 @@ CAPABILITIES = (
     DIGEST_RECEIVE,
     DIGEST_COORDINATION,
     DIGEST_PREVIEW,
+    DIGEST_UNANSWERED,
     SURGE_ALERTS,
     AUDIT,
     ADMIN,
@@ -82,6 +84,7 @@ ROLES: Mapping[str, Role] = {
                     DIGEST_RECEIVE,
                     DIGEST_COORDINATION,
                     DIGEST_PREVIEW,
+                    DIGEST_UNANSWERED,
                     SURGE_ALERTS,
                 }
             ),
@@ -98,6 +101,7 @@ ROLES: Mapping[str, Role] = {
                     LIBRARY_APPROVE,
                     ASSIGNMENTS_WORK,
                     DIGEST_RECEIVE,
+                    DIGEST_UNANSWERED,
                 }
             ),
         ),

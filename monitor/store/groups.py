@@ -253,3 +253,33 @@ def add_suggestion(
             " library_version, computed_at) VALUES (?, ?, NULL, 0, ?, ?, 'group', ?)",
             [item_id, rebuttal_id, score, claim, utcnow()],
         )
+
+
+def group_volumes(db: sqlite_utils.Database, start: str, end: str) -> dict[int, int]:
+    """Open group id -> its items flagged in (start, end] (the surge alerts' count, like narratives')."""
+    rows = db.execute(
+        "SELECT m.group_id, COUNT(*) FROM claim_group_items m JOIN claim_groups g ON g.id = m.group_id"
+        " JOIN flags f ON f.item_id = m.item_id WHERE g.status = 'open' AND f.flagged_at > ?"
+        " AND f.flagged_at <= ? GROUP BY m.group_id",
+        [start, end],
+    ).fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def group_examples(
+    db: sqlite_utils.Database, group_id: int, start: str, end: str, limit: int = 3
+) -> list[dict[str, Any]]:
+    """The riskiest items of one group flagged in (start, end]; a post without a title shows its text."""
+    return list(
+        db.query(
+            """
+            SELECT f.item_id, f.risk, f.flagged_at, COALESCE(NULLIF(i.title, ''), SUBSTR(i.text, 1, 240)) AS title,
+                   i.url, s.name AS source_name
+              FROM claim_group_items m JOIN flags f ON f.item_id = m.item_id JOIN items i ON i.id = m.item_id
+              LEFT JOIN sources s ON s.id = i.source_id
+             WHERE m.group_id = ? AND f.flagged_at > ? AND f.flagged_at <= ?
+             ORDER BY f.risk DESC, f.flagged_at DESC LIMIT ?
+            """,
+            [group_id, start, end, limit],
+        )
+    )

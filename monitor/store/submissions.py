@@ -167,6 +167,17 @@ def latest_score(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | No
     )
 
 
+def flagged_representative(db: sqlite_utils.Database, item_id: int) -> int | None:
+    """The id of the item's near-duplicate cluster representative when that one is in the review queue
+    (whatever its state) and is not the item itself; None otherwise."""
+    row = db.execute(
+        "SELECT i.cluster_id FROM items i JOIN flags f ON f.item_id = i.cluster_id"
+        " WHERE i.id = ? AND i.cluster_id != i.id",
+        [item_id],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def item_text(db: sqlite_utils.Database, item_id: int) -> str:
     """An item's text with the text read from its images (as classification and matching see it)."""
     row = db.execute(

@@ -107,6 +107,10 @@ async def submit_action(
     lang = language(request)
     message = "Submitted: new item." if report.created else "Already stored: recorded as a new sighting."
     flash(request, i18n.translate(lang, message), "success")
+    if report.group_flagged:
+        # Only a near-duplicate group's representative gets a queue entry: say where this one's is.
+        note = "Its near-duplicate group is already in the review queue as item #%(id)s."
+        flash(request, i18n.translate(lang, note, id=report.flagged_item_id), "info")
     return RedirectResponse(f"/items/{report.item_id}", status_code=303)
 
 
@@ -118,7 +122,9 @@ async def api_submit(
     db: sqlite_utils.Database = Depends(get_db),
 ) -> JSONResponse:
     """JSON {url|text, note} or multipart (url, text, note, image). 201 with the item, its risk and the
-    suggested approved rebuttals; 400 for bad input (nothing stored)."""
+    suggested approved rebuttals; `flagged` when the item has its own queue entry, `group_flagged` and
+    `flagged_item_id` when its near-duplicate group is already in the queue as that item; 400 for bad
+    input (nothing stored)."""
     sub = await _submission(request, cfg, user)
     report = await run_in_threadpool(pipeline.submit, cfg, db, sub)
     return JSONResponse(report.as_dict() | {"url": f"/items/{report.item_id}"}, status_code=201)
