@@ -14,9 +14,7 @@ Usage: .venv/bin/python -m bench.intake [--repeats N] [--no-record]
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -32,6 +30,7 @@ from monitor.library.io import import_file
 from monitor.store import connect
 from monitor.store.users import create_user, get_user
 from rebuttals.library import parse_file
+from tests.ocr_helpers import cer, render  # one renderer and one CER for the tests and this benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER = REPO / "data" / "rebuttals" / "starter.yaml"
@@ -58,39 +57,6 @@ def wrap(text: str, width: int = 34) -> list[str]:
     return lines[:3]
 
 
-def render(lines: list[str], size: int, face: str, noise: float, seed: int, fmt: str) -> bytes:
-    from PIL import Image, ImageDraw, ImageFont
-
-    font = ImageFont.truetype(str(FONTS / face), size)
-    width = max(int(font.getlength(line)) for line in lines) + 2 * size
-    height = int(len(lines) * size * 1.5) + 2 * size
-    img = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(img)
-    for i, line in enumerate(lines):
-        draw.text((size, size + int(i * size * 1.5)), line, font=font, fill=(20, 20, 20))
-    if noise:
-        rng = random.Random(seed)
-        px = img.load()
-        assert px is not None
-        for _ in range(int(width * height * noise)):
-            v = rng.randrange(120, 256)
-            px[rng.randrange(width), rng.randrange(height)] = (v, v, v)
-    out = io.BytesIO()
-    img.save(out, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
-    return out.getvalue()
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
-    prev = list(range(len(hyp) + 1))
-    for i, rc in enumerate(ref, 1):
-        cur = [i]
-        for j, hc in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rc != hc)))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -108,7 +74,9 @@ def bench_ocr() -> tuple[dict[str, object], list[tuple[list[str], bytes]]]:
         for size in SIZES:
             for noisy in (False, True):
                 lines = wrap(claims[n % len(claims)])
-                data = render(lines, size, face, 0.002 if noisy else 0.0, n, "JPEG" if noisy else "PNG")
+                data = render(
+                    lines, size, FONTS / face, 0.002 if noisy else 0.0, n, "JPEG" if noisy else "PNG"
+                )
                 images.append((lines, data))
                 result = ocr_bytes(data, cfg)
                 rate = cer("\n".join(lines), result.text)
@@ -155,7 +123,7 @@ def bench_latency(images: list[tuple[list[str], bytes]], repeats: int) -> dict[s
         top_ok = 0
         for i in range(repeats):
             lines, data = images[i % len(images)]
-            stamp = render([*lines[:2], f"bài {i}"], 30, FACES[i % len(FACES)], 0.0, i, "PNG")
+            stamp = render([*lines[:2], f"bài {i}"], 30, FONTS / FACES[i % len(FACES)], 0.0, i, "PNG")
             t0 = time.monotonic()
             report = pipeline.submit(cfg, db, pipeline.Submission(image=stamp))
             image_s.append(time.monotonic() - t0)

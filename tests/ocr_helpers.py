@@ -60,7 +60,7 @@ def render(
             v = rng.randrange(120, 256)
             px[x, y] = (v, v, v)
     out = io.BytesIO()
-    img.save(out, fmt)
+    img.save(out, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return out.getvalue()
 
 
