@@ -8,6 +8,8 @@ its diacritics folded made it worse (0.910); see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
+log = logging.getLogger(__name__)
+_PIECES = re.compile(r"([,.;:!?()\n]+\s*)")
 
 _lock = threading.Lock()
 _identifier: Any = None
@@ -60,7 +64,19 @@ def restore(text: str) -> str:
             from pyvi import ViUtils
 
             _accents = ViUtils.add_accents
-    return str(_accents(text[:MAX_CHARS]))
+    text = text[:MAX_CHARS]
+    try:
+        return str(_accents(text))
+    except Exception as exc:  # noqa: BLE001 — pyvi's model raises KeyError on some inputs ("3.321 don vi")
+        log.debug("diacritics: %s: %s; restoring piece by piece", type(exc).__name__, exc)
+    # Piece by piece between punctuation: a piece pyvi cannot take stays as written, the rest is restored.
+    out: list[str] = []
+    for piece in _PIECES.split(text):
+        try:
+            out.append(str(_accents(piece)) if piece.strip() else piece)
+        except Exception:  # noqa: BLE001
+            out.append(piece)
+    return "".join(out)
 
 
 class AccentRestoringEncoder:

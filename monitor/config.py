@@ -186,7 +186,12 @@ class CollectConfig(Strict):
         description="Most time one pass over one source may take (e.g. 5m); a press crawl has its own crawl_timeout.",
     )
 
-    @field_validator("source_timeout", mode="before")
+    min_interval: float = Field(
+        default=30.0,
+        description="Shortest sources[].interval accepted (e.g. 30s); shorter ones are refused at load time.",
+    )
+
+    @field_validator("source_timeout", "min_interval", mode="before")
     @classmethod
     def _source_timeout(cls, value: Any) -> float:
         return parse_duration(value)
@@ -206,6 +211,57 @@ class RetentionConfig(Strict):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+
+# --- distributed work (Celery on Redis) ---------------------------------------------------------------
+
+BROKER_SCHEMES = ("redis", "rediss", "redis+socket")
+
+
+class QueueConfig(Strict):
+    broker: str = Field(
+        description="Redis URL of the Celery broker, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS, "
+        "redis+socket:///run/redis/redis.sock); also holds the per-host politeness timers, the per-source "
+        "locks and beat's heartbeat. With a queue: section, `misinfo worker` and `misinfo beat` replace `misinfo run`.",
+    )
+    visibility_timeout: float = Field(
+        default=3600.0,
+        description="A task taken by a worker that died without acknowledging it is handed to another worker "
+        "after this long, e.g. 1h; keep it longer than the longest task (a press crawl's crawl_timeout).",
+    )
+    lock_ttl: float = Field(
+        default=60.0,
+        description="Per-source collection lock: renewed while the pass runs, gone this long after a worker "
+        "is killed, e.g. 60s.",
+    )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds to wait for Redis (start-up checks, status)."
+    )
+    stage_retry: float = Field(
+        default=30.0,
+        description="When a source is being collected by another worker, its task is retried after this "
+        "long (e.g. 30s).",
+    )
+
+    @field_validator("visibility_timeout", "lock_ttl", "stage_retry", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in BROKER_SCHEMES:
+            raise ValueError(
+                f"'{value}' is not a Redis URL: write redis://HOST:6379/0 (or rediss://, redis+socket:///PATH)"
+            )
+        rest = value.split("://", 1)[1]
+        if scheme != "redis+socket" and not rest.split("/", 1)[0].rsplit("@", 1)[-1]:
+            raise ValueError(f"'{value}' has no host: write redis://HOST:6379/0")
+        if scheme == "redis+socket" and not rest.startswith("/"):
+            raise ValueError(f"'{value}' has no socket path: write redis+socket:///run/redis/redis.sock")
+        return value
 
 
 # --- topic and classifier -------------------------------------------------------------------------
@@ -303,17 +359,27 @@ class MatchConfig(Strict):
 
 class GroupConfig(Strict):
     threshold: float = Field(
-        default=0.2,
+        default=0.125,
         ge=-1,
         le=1,
         description="Unanswered claims: a post joins a group when its average similarity to the group's posts "
-        "(dense + folded lexical, centred) reaches this.",
+        "(encoder vectors through the claim projection + folded lexical) reaches this. Chosen on "
+        "data/dev/novel_rumours_dev.tsv for the bundled encoder.",
     )
     dense_weight: float = Field(
-        default=0.5,
+        default=0.85,
         ge=0,
         le=1,
         description="Share of the encoder's similarity in it (the rest: folded terms).",
+    )
+    within_claim_alpha: float = Field(
+        default=2.0,
+        gt=0,
+        le=1000,
+        description="Claim projection's regularisation: how little the encoder vectors are whitened against the "
+        "way paraphrases of one labelled narrative differ (small: strong whitening; large: almost only centring "
+        "on the on-topic mean). Learned from the vector pack of classifier.labelled_data; an encoder without a "
+        "pack there is centred on the pool instead.",
     )
     min_size: int = Field(default=2, ge=1, le=1000, description="Show groups of at least this many posts.")
     days: int = Field(
@@ -459,6 +525,29 @@ class WebConfig(Strict):
     default_language: Literal["vi", "en"] = Field(
         default="vi", description="Interface language for new users."
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Web server worker processes (`misinfo serve`, `misinfo run`); 0: one per CPU core.",
+    )
+
+    threads: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description="Threads per web worker process for page and API work (database reads, templates).",
+    )
+
+    @property
+    def worker_count(self) -> int:
+        """web.workers, or the CPU cores this process may use when it is 0."""
+        if self.workers:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     @property
     def cookies_secure(self) -> bool:
@@ -505,6 +594,11 @@ class Config(Strict):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    queue: QueueConfig | None = Field(
+        default=None,
+        description="Distributed work with Celery on Redis (`misinfo worker`, `misinfo beat`); absent: one "
+        "machine, `misinfo run`.",
+    )
 
     # Where the file was loaded from; relative paths in the config are relative to its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -523,6 +617,13 @@ class Config(Strict):
                     f"sources[{index}].name: '{source.name}' is used twice; give each source its own name"
                 )
             seen.add(source.name)
+        floor = self.collect.min_interval
+        for index, source in enumerate(self.sources):
+            if source.interval < floor:
+                raise ValueError(
+                    f"sources[{index}].interval: source '{source.name}' every {source.interval:g}s is below"
+                    f" collect.min_interval ({floor:g}s) — collect it less often (e.g. 15m)"
+                )
         return self
 
     def path(self, value: str) -> Path:
@@ -566,6 +667,8 @@ def _format_error(err: Any) -> str:
         return f"{key}.kind: must be one of {', '.join(SOURCE_KINDS)}"
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
+    if not err["loc"] and msg.startswith("sources["):
+        return msg  # a check across keys that names its key itself
     got = err.get("input")
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"{key}: {msg} (got {got!r}) — fix the value's type"

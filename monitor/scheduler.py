@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -79,18 +80,92 @@ def _run_stage(name: str, cfg: Config, db: Any, **kwargs: Any) -> Any:
         return None
 
 
+def _run_stages(cfg: Config, db: Any) -> None:
+    """classify -> match -> group: what follows a collection that brought new items."""
+    _run_stage("classify", cfg, db)
+    _run_stage("match", cfg, db)
+    _run_stage("group", cfg, db)
+
+
+class StageRunner:
+    """Runs classify -> match -> group in a thread of its own when collection brought new items.
+
+    Collect jobs only ask for a run and return: they never wait on the model (its first load takes
+    seconds), so a short interval never finds its job still running (no "maximum number of running
+    instances" warnings), and the first poll's items are classified as soon as the model is loaded.
+    Requests made while a run is going coalesce into one more run."""
+
+    def __init__(self) -> None:
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="misinfo-stages", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a run (one more after the current one, however many times it is asked)."""
+        with self._lock:
+            self._idle.clear()
+            self._wanted.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is going or wanted; True when idle."""
+        return self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        """Finish the run going on (if any) and end the thread; a wanted run that has not started is dropped."""
+        self._stopping.set()
+        self._wanted.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stopping.is_set():
+                self._idle.set()
+                return
+            self._wanted.clear()
+            cfg = current_config()
+            try:
+                db = connect(cfg.database_path)
+            except Exception:
+                log.exception("stages after collection: cannot open the database")
+            else:
+                try:
+                    _run_stages(cfg, db)
+                finally:
+                    db.conn.close()
+            with self._lock:
+                if not self._wanted.is_set():
+                    self._idle.set()
+
+
+_runner: StageRunner | None = None  # set while a scheduler started by start() runs
+
+
 def collect_job(source_name: str) -> dict[str, Any] | None:
-    """Collect one source (respecting its back-off and the cross-process lease), then classify and match."""
+    """Collect one source (respecting its back-off and the cross-process lease); when it brought new items,
+    classify, match and group them (in the scheduler's stage thread, or here when none runs)."""
     cfg = current_config()
     db = connect(cfg.database_path)
     try:
         # force=False: a source backing off after failures waits; the lease inside run_collect keeps a
         # manual `misinfo collect` and this job from collecting the same source at once.
         report = pipeline.collect(cfg, db, source=source_name, force=False)
+        # One INFO line per poll only when it brought something (failures are logged as warnings by the
+        # collect stage); a quiet poll is a DEBUG line.
+        level = logging.INFO if report.new else logging.DEBUG
+        for src in report.sources:
+            log.log(level, "collect %s: %s, %d new, %d seen", src.name, src.status, src.new, src.seen)
         if report.new:
-            _run_stage("classify", cfg, db)
-            _run_stage("match", cfg, db)
-            _run_stage("group", cfg, db)
+            runner = _runner
+            if runner is not None:
+                runner.request()
+            else:
+                _run_stages(cfg, db)
         return report.as_dict()
     finally:
         db.conn.close()
@@ -150,11 +225,11 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config) -> dict[str, str]:
     """Make the stored jobs match the config: one interval job per enabled source, digest and surge jobs.
 
     A job whose trigger is unchanged keeps its stored next run time, so a restart does not reset
-    the schedule; changed or new jobs run soon. Returns job id -> 'kept' | 'added' | 'removed'.
+    the schedule; changed or new jobs run at once. Returns job id -> 'kept' | 'added' | 'removed'.
     """
     changes: dict[str, str] = {}
     wanted: set[str] = set()
-    soon = datetime.now(UTC) + timedelta(seconds=5)
+    soon = datetime.now(UTC)  # a new or changed source is polled at once
     for src in cfg.sources:
         if not src.enabled:
             continue
@@ -220,10 +295,30 @@ def sync_jobs(scheduler: BackgroundScheduler, cfg: Config) -> dict[str, str]:
     return changes
 
 
+# Loggers that would write a line per poll at INFO: the executor ("Running job", "executed
+# successfully") and httpx (one line per request). Their warnings and errors still show.
+CHATTY_LOGGERS = ("apscheduler.executors.default", "httpx", "httpcore")
+
+
 def start(cfg: Config) -> BackgroundScheduler:
-    """Start the scheduler with jobs synced to the config; its jobs run with this same Config object."""
+    """Start the scheduler with jobs synced to the config; its jobs run with this same Config object.
+
+    Stages after collection run in one StageRunner thread, stopped when the scheduler shuts down."""
+    global _runner
     use_config(cfg)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     scheduler = build_scheduler(cfg)
+    runner = StageRunner()
+
+    def _stopped(event: Any) -> None:
+        global _runner
+        if _runner is runner:
+            _runner = None
+        runner.stop()
+
+    scheduler.add_listener(_stopped, EVENT_SCHEDULER_SHUTDOWN)
+    _runner = runner
     scheduler.start(paused=True)  # the job store is only readable once started; run nothing until synced
     changes = sync_jobs(scheduler, cfg)
     scheduler.resume()
@@ -250,13 +345,14 @@ def serve(cfg: Config, web: bool = True, echo: Callable[[str], None] = print) ->
     try:
         echo(f"Scheduler running {len(scheduler.get_jobs())} job(s); job store {jobstore_path(cfg)}")
         if web:
-            import uvicorn  # lazy: the web server and app load only when this process serves them
+            from monitor.web import server  # lazy: FastAPI + templates, not needed with --no-web
 
-            from monitor.web.app import create_app  # lazy: FastAPI + templates, not needed with --no-web
-
-            echo(f"Web app on http://{cfg.web.host}:{cfg.web.port}")
-            # uvicorn installs its own SIGTERM/SIGINT handlers and returns from run() on either.
-            uvicorn.Server(uvicorn.Config(create_app(cfg), host=cfg.web.host, port=cfg.web.port)).run()
+            echo(
+                f"Web app on http://{cfg.web.host}:{cfg.web.port} with {cfg.web.worker_count} worker process(es)"
+            )
+            # uvicorn installs its own SIGTERM/SIGINT handlers and returns from run() on either; with several
+            # workers its supervisor stops them all first. The scheduler stays in this process only.
+            server.run(cfg, stopped=stop)
         else:
             while not stop.wait(1.0):
                 pass

@@ -262,6 +262,7 @@ def test_misinfo_run_gives_the_scheduler_and_the_web_app_one_config(
     from monitor.web import app as web_app
 
     cfg = load_config(make_sources(make_config, []))
+    cfg.web.workers = 1  # the in-process server (several workers would start real processes)
     seen: dict[str, Any] = {}
 
     def fake_create_app(given: Any) -> str:

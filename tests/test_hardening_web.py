@@ -378,24 +378,25 @@ def test_login_on_a_read_only_database_answers_with_a_message(
     web: WebEnv,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from monitor.web import deps
+    from monitor.store import db as store_db
 
-    real_connect = deps.connect
+    real_open = store_db.open_db
 
-    def read_only(path: Any, migrate_now: bool = True) -> Any:
+    def read_only(path: Any) -> Any:
         # SQLite's own read-only mode (a root test user ignores file permissions).
-        db = real_connect(path, migrate_now=migrate_now)
+        db = real_open(path)
         db.execute("PRAGMA query_only = ON")
         return db
 
-    monkeypatch.setattr(deps, "connect", read_only)
+    monkeypatch.setattr(store_db, "open_db", read_only)
+    web.app.state.db_pool = store_db.ConnectionPool(web.cfg.database_path)  # no connection opened before
     client = TestClient(web.app, raise_server_exceptions=False, follow_redirects=False)
     r = _post_login(client, "analyst", PASSWORD)
     assert r.status_code == 503, r.status_code
     assert "read-only" in r.text or "readonly" in r.text
     assert "Traceback" not in r.text
     with pytest.raises(sqlite3.OperationalError):
-        db = deps.connect(web.cfg.database_path, migrate_now=False)
+        db = store_db.open_db(web.cfg.database_path)
         try:
             db.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
         finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -219,3 +220,51 @@ def test_similarity_is_weighted_sum() -> None:
     vecs = HashingEncoder().encode(texts)
     s = cluster.features(texts, vecs, 1.0).rows
     assert np.allclose(np.diag(s @ s.T), 1.0, atol=1e-5)
+
+
+def test_claim_projection_shrinks_how_paraphrases_differ(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    dim = 16
+    claim_a, claim_b, style = np.eye(dim)[0], np.eye(dim)[1], np.eye(dim)[2]
+    keyed, keys = [], []
+    for key, claim in (("a", claim_a), ("b", claim_b), ("c", np.eye(dim)[3])):
+        for sign in (-1.0, 1.0) * 4:
+            keyed.append(claim + sign * 1.5 * style + rng.normal(scale=0.05, size=dim))
+            keys.append(key)
+    proj = cluster.within_claim_projection(
+        np.asarray(keyed, np.float32), np.asarray(keyed, np.float32), keys, 0.1
+    )
+    # Two paraphrases of claim a in opposite styles, and claim b in the first style.
+    posts = np.asarray([claim_a + style, claim_a - style, claim_b + style], np.float32)
+    plain = cluster.features(["x", "y", "z"], posts, 1.0).rows
+    projected = cluster.features(["x", "y", "z"], posts, 1.0, proj).rows
+    assert plain[0] @ plain[1] < plain[0] @ plain[2]  # unprojected, style wins
+    assert projected[0] @ projected[1] > projected[0] @ projected[2]  # projected, the claim wins
+
+
+def test_claim_projection_needs_the_encoders_vector_pack() -> None:
+    from monitor.group.projection import claim_projection
+
+    seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
+    assert claim_projection(seed, "no-such-encoder", 2.0) is None
+    proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0)
+    assert proj is not None and proj.matrix.shape == (384, 384)
+
+
+def test_evaluate_groups_only_the_posts_that_entered(tmp_path: Path) -> None:
+    from monitor.group.evaluate import evaluate
+
+    tsv = tmp_path / "set.tsv"
+    rows = [(t, "credit") for t in RUMOUR] + [(t, "true") for t in OTHER]
+    tsv.write_text("text\trumour\n" + "".join(f"{t}\t{r}\n" for t, r in rows), encoding="utf-8")
+    enc = HashingEncoder()
+    everything = evaluate(tsv, enc, 0.3, 0.5, None)
+    assert everything["together_mean"] == 1.0 and "grouped" not in everything
+    # The third rumour post was not flagged: it stays alone and counts as not together.
+    flagged = evaluate(tsv, enc, 0.3, 0.5, None, seeds=(0, 1), entered=[True, True, False, True, True])
+    assert flagged["together_mean"] == round(2 / 3, 3)
+    assert flagged["grouped"] == 4 and flagged["left_out"] == 1
+    nothing = evaluate(tsv, enc, 0.3, 0.5, None, entered=[False] * 5)
+    assert nothing["together_mean"] == round(1 / 3, 3) and nothing["groups_2plus"] == 0
+    with pytest.raises(ValueError, match="entered"):
+        evaluate(tsv, enc, 0.3, 0.5, None, entered=[True])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +9,7 @@ import click
 import sqlite_utils
 
 from monitor.config import Config, load_config
+from monitor.logs import setup_logging
 from monitor.store import connect
 
 
@@ -53,35 +51,6 @@ class AppContext:
         if self._db is not None:
             self._db.conn.close()
             self._db = None
-
-
-_logging_done = False
-
-
-def setup_logging(cfg: Config, verbose: bool = False) -> None:
-    """Log warnings to stderr (debug with -v) and everything from INFO to state_dir/logs/misinfo.log."""
-    global _logging_done
-    if _logging_done:
-        return
-    _logging_done = True
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    stderr.setFormatter(fmt)
-    root.addHandler(stderr)
-    try:
-        logs = cfg.state_path / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
-            logs / "misinfo.log", maxBytes=10_000_000, backupCount=5, encoding="utf-8"
-        )
-        file_handler.setLevel(logging.INFO)
-        file_handler.setFormatter(fmt)
-        root.addHandler(file_handler)
-    except OSError as exc:
-        root.warning("cannot write log file under %s: %s", cfg.state_path, exc)
 
 
 def app(ctx: click.Context) -> AppContext:

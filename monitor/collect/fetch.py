@@ -10,7 +10,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -31,8 +31,25 @@ MAX_RETRY_AFTER = 60.0  # never sleep longer than this on a Retry-After header
 CHUNK = 65536
 
 # Per-host politeness is process-wide: scheduler jobs run in threads and each has its own Fetcher.
+# A HostLimiter installed with set_host_limiter() replaces it (Celery workers share one timer per host
+# through Redis: monitor/distributed/locks.py).
 _host_lock = threading.Lock()
 _host_next: dict[str, float] = {}
+
+
+class HostLimiter(Protocol):
+    """Reserves the next request slot to a host: how many seconds to wait before sending (0: at once)."""
+
+    def reserve(self, host: str, delay: float) -> float: ...
+
+
+_host_limiter: HostLimiter | None = None
+
+
+def set_host_limiter(limiter: HostLimiter | None) -> None:
+    """Use `limiter` for per-host politeness in this process (None: the process-wide timers)."""
+    global _host_limiter
+    _host_limiter = limiter
 _robots_lock = threading.Lock()
 _robots_cache: dict[str, tuple[float, RobotFileParser | None, str | None]] = {}
 
@@ -459,13 +476,18 @@ class Fetcher:
         if delay <= 0:
             return
         key = host_key(url)
-        with _host_lock:
-            now = time.monotonic()
-            start = max(now, _host_next.get(key, 0.0))
-            _host_next[key] = start + delay
-        if start > now:
+        limiter = _host_limiter
+        if limiter is not None:
+            wait = limiter.reserve(key, delay)
+        else:
+            with _host_lock:
+                now = time.monotonic()
+                start = max(now, _host_next.get(key, 0.0))
+                _host_next[key] = start + delay
+            wait = start - now
+        if wait > 0:
             self.guard.check(url)
-            self._sleep(start - now)
+            self._sleep(wait)
         self.guard.check(url)
 
     def _get_following(

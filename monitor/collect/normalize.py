@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from classifiers.text import folded_syllables
+from classifiers.text import fold
 
 # Query parameters that only track the reader; two URLs differing only in these are the same page.
 TRACKING_PARAMS = {
@@ -48,6 +48,7 @@ TRACKING_PARAMS = {
     "at_campaign",
 }
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # classifiers.text's syllable tokens
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -168,7 +169,13 @@ def detect_lang(text: str) -> str | None:
     if _identifier is None:
         from py3langid.langid import _load_identifier
 
-        _identifier = _load_identifier(norm_probs=True)
+        identifier = _load_identifier(norm_probs=True)
+        # The model's table is float16; numpy converts the rows each text needs to float32 on every call.
+        # Converting it once gives the very same scores (tests/test_collect_perf.py) at a third of the cost.
+        table = identifier.nb_ptc.astype(np.float32)
+        identifier.nb_ptc = table
+        identifier._full_model = (table, *identifier._full_model[1:])
+        _identifier = identifier
     lang, prob = _identifier.classify(sample)
     return str(lang) if prob >= 0.5 else None
 
@@ -186,7 +193,12 @@ _PERM_B = _rng.integers(0, 2**63 - 1, MINHASH_BANDS * MINHASH_ROWS, dtype=np.uin
 
 def shingles(text: str) -> set[str]:
     """Folded syllable bigrams: robust to accents typed or not, sensitive to word order."""
-    tokens = folded_syllables(text)
+    return shingles_of_folded(fold(text))
+
+
+def shingles_of_folded(folded: str) -> set[str]:
+    """shingles() of a text already folded (classifiers.text.fold): fold once, use it for search and clusters."""
+    tokens = _WORD.findall(folded)
     return {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
 
 
@@ -213,17 +225,25 @@ def hamming(a: int, b: int) -> int:
 
 def minhash_bands(text: str) -> list[int] | None:
     """LSH band keys of the text's MinHash signature (signed 64-bit), or None when too short to cluster."""
-    feats = shingles(text)
+    return bands_of_shingles(shingles(text))
+
+
+_BAND_PREFIX = [bytes([band]) for band in range(MINHASH_BANDS)]
+_ROW_BYTES = MINHASH_ROWS * 8
+
+
+def bands_of_shingles(feats: set[str]) -> list[int] | None:
+    """minhash_bands() of a text whose shingles are already computed."""
     if len(feats) < SIMHASH_MIN_TOKENS - 1:
         return None
     h = _hashes(feats)
     with np.errstate(over="ignore"):
         # (a*x + b) mod 2^64 per permutation; uint64 arithmetic wraps, which is the modulus we want.
-        sig = (h[None, :] * _PERM_A[:, None] + _PERM_B[:, None]).min(axis=1)
+        sig = (h[None, :] * _PERM_A[:, None] + _PERM_B[:, None]).min(axis=1).tobytes()
     out = []
-    for band in range(MINHASH_BANDS):
-        rows = sig[band * MINHASH_ROWS : (band + 1) * MINHASH_ROWS].tobytes()
-        value = int.from_bytes(hashlib.blake2b(bytes([band]) + rows, digest_size=8).digest(), "big")
+    for band, prefix in enumerate(_BAND_PREFIX):
+        rows = sig[band * _ROW_BYTES : (band + 1) * _ROW_BYTES]
+        value = int.from_bytes(hashlib.blake2b(prefix + rows, digest_size=8).digest(), "big")
         out.append(value - (1 << 64) if value >= (1 << 63) else value)
     return out
 

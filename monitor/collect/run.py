@@ -6,13 +6,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
-from monitor.collect.cluster import assign_cluster
+from monitor.collect.cluster import BatchClusters, Prepared, assign_cluster, prepare
 from monitor.collect.fetch import Fetcher, stopping
 from monitor.collect.images import read_item_images
 from monitor.collect.sources import REGISTRY
@@ -23,12 +24,16 @@ from monitor.intake.ocr import OcrResult
 from monitor.store import collect as store
 from monitor.store import submissions as ocr_store
 from monitor.store.db import utcnow, write
-from monitor.store.items import NewItem, add_image_evidence, add_item
+from monitor.store.items import NewItem, NewRows, add_image_evidence, add_item, next_item_id
 from monitor.store.sources import sync_sources
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 3600.0  # a lease outlives any sane pass; a dead owner on this host is detected at once
+# Entries are stored in batches of one transaction each: at most BATCH_ITEMS entries, and a batch is
+# written once its first entry has waited BATCH_SECONDS (so a slow source's items still land promptly).
+BATCH_ITEMS = 200
+BATCH_SECONDS = 0.5
 
 # progress(event, source_name, detail): "start", "item", "done"; the CLI draws a bar from it.
 ProgressFn = Callable[[str, str, dict[str, Any]], None]
@@ -81,23 +86,96 @@ class CollectReport:
 
 
 def store_item(
-    db: sqlite_utils.Database, item: NewItem, ocr: list[OcrResult] | None = None
+    db: sqlite_utils.Database,
+    item: NewItem,
+    ocr: list[OcrResult] | None = None,
+    prepared: Prepared | None = None,
 ) -> tuple[int, bool]:
     """Store one item with its cluster (and the text read from its images) in one transaction: a kill
     between items loses nothing, doubles nothing."""
+    item_id, created, _ = _store_one(db, item, ocr, prepared)
+    return item_id, created
+
+
+def _store_one(
+    db: sqlite_utils.Database, item: NewItem, ocr: list[OcrResult] | None, prepared: Prepared | None
+) -> tuple[int, bool, int | None]:
+    """store_item, also returning the new item's cluster (None when it was already known)."""
     assert item.source_id is not None
+    prepared = prepared or prepare(item.title, item.text)
     with write(db):
         known = store.seen_in_source(
             db, item.source_id, item.external_id, item.canonical_url, item.content_hash
         )
         if known is not None:
-            return known, False
-        item_id, created = add_item(db, item)
+            return known, False, None
+        item_id, created = add_item(db, item, folded=(prepared.folded_title, prepared.folded_text))
+        cluster = None
         if created:
-            assign_cluster(db, item_id, f"{item.title}\n{item.text}")
+            cluster = assign_cluster(db, item_id, f"{item.title}\n{item.text}", prepared)
         for result in ocr or []:
             store_ocr(db, item_id, result)
-        return item_id, created
+        return item_id, created, cluster
+
+
+def store_batch(
+    db: sqlite_utils.Database, source_id: int, entries: list[tuple[NewItem, list[OcrResult]]]
+) -> list[tuple[int, bool]]:
+    """Store a batch of one source's items in ONE write transaction; (item_id, created) per entry, in order.
+
+    Same outcome as store_item on each entry in turn (dedup, sightings, clusters, evidence), but the
+    store is asked once per batch which of the batch's ids, URLs and content hashes it already holds;
+    an entry none of whose keys it holds (nor an earlier entry of the batch) is new for certain and is
+    written with the batch's other new items in one executemany per table. Any other entry (a possible
+    duplicate, or one with OCR results) goes through store_item's exact path. All or nothing: an error
+    rolls the whole batch back, and what earlier batches committed stays."""
+    prepared = [prepare(item.title, item.text) for item, _ in entries]  # CPU work outside the lock
+    out: list[tuple[int, bool]] = []
+    with write(db):
+        ext_ids = {item.external_id for item, _ in entries if item.external_id}
+        urls = {item.canonical_url for item, _ in entries if item.canonical_url}
+        hashes = {item.content_hash for item, _ in entries}
+        known = store.known_keys(db, source_id, ext_ids, urls, hashes)
+        clusters = BatchClusters(db, prepared)
+        rows = NewRows()
+        bands: list[tuple[int, int, int]] = []
+        next_id = next_item_id(db)
+        for (item, ocr), prep in zip(entries, prepared, strict=True):
+            if item.source_id != source_id:
+                raise ValueError(f"item of source {item.source_id} in a batch of source {source_id}")
+            maybe_known = (
+                (
+                    item.external_id is not None
+                    and (item.external_id in known.sighting_ids or item.external_id in known.item_ids)
+                )
+                or (item.canonical_url is not None and item.canonical_url in known.urls)
+                or item.content_hash in known.hashes
+            )
+            if ocr or maybe_known:
+                rows.write(db)  # the exact path reads the store: everything before it must be there
+                store.save_bands(db, bands)
+                bands.clear()
+                item_id, created, cluster = _store_one(db, item, ocr, prep)
+                if created and cluster is not None:
+                    clusters.added(item_id, prep, cluster)
+                next_id = max(next_id, item_id + 1)
+            else:
+                item_id, created = next_id, True
+                next_id += 1
+                cluster = clusters.choose(item_id, prep)
+                rows.add(item, item_id, cluster, prep.folded_title, prep.folded_text)
+                bands.extend((band, value, item_id) for band, value in enumerate(prep.bands or []))
+                clusters.added(item_id, prep, cluster)
+            if item.external_id:
+                known.sighting_ids.add(item.external_id)
+                known.item_ids.add(item.external_id)
+            if item.canonical_url:
+                known.urls.add(item.canonical_url)
+            known.hashes.add(item.content_hash)
+            out.append((item_id, created))
+        rows.write(db)
+        store.save_bands(db, bands)
+    return out
 
 
 def store_ocr(db: sqlite_utils.Database, item_id: int, result: OcrResult) -> None:
@@ -148,22 +226,16 @@ def collect_source(
         progress("start", src.name, {})
     # One deadline for the whole pass (every fetch, every retry); a press crawl has its own crawl_timeout.
     fetcher.set_deadline(None if src.kind == "press" else cfg.collect.source_timeout)
-    try:
-        if connector is None:
-            raise MonitorError(f"no connector for kind '{src.kind}'")
-        for item in connector.items(run):
-            if src.kind != "press":
-                fetcher.check_deadline(src.url)
-            ocr: list[OcrResult] = []
-            if (
-                getattr(src, "ocr", False)
-                and item.images
-                and not store.seen_in_source(
-                    db, source_id, item.external_id, item.canonical_url, item.content_hash
-                )
-            ):
-                ocr = read_item_images(run, item)
-            item_id, created = store_item(db, item, ocr)
+    pending: list[tuple[NewItem, list[OcrResult]]] = []
+    oldest = 0.0  # when the first entry of `pending` arrived
+
+    def flush() -> None:
+        """Store the pending entries as one batch (one transaction); count them once committed."""
+        if not pending:
+            return
+        batch = pending[:]
+        pending.clear()  # a batch that fails is not retried: the next pass fetches it again
+        for item_id, created in store_batch(db, source_id, batch):
             if created:
                 result.new += 1
                 result.new_ids.append(item_id)
@@ -171,6 +243,27 @@ def collect_source(
                 result.seen += 1
             if progress:
                 progress("item", src.name, {"created": created})
+
+    try:
+        if connector is None:
+            raise MonitorError(f"no connector for kind '{src.kind}'")
+        for item in connector.items(run):
+            if src.kind != "press":
+                fetcher.check_deadline(src.url)
+            ocr: list[OcrResult] = []
+            if getattr(src, "ocr", False) and item.images:
+                flush()  # whether it is already stored must take every earlier entry into account
+                if not store.seen_in_source(
+                    db, source_id, item.external_id, item.canonical_url, item.content_hash
+                ):
+                    ocr = read_item_images(run, item)
+            if not pending:
+                oldest = time.monotonic()
+            pending.append((item, ocr))
+            # A fast feed is stored in batches; a slow source (articles, crawls) at least every BATCH_SECONDS.
+            if len(pending) >= BATCH_ITEMS or time.monotonic() - oldest >= BATCH_SECONDS:
+                flush()
+        flush()
     except MonitorError as exc:
         result.status, result.error = "error", str(exc)
     except Exception as exc:  # a connector bug must not stop the other sources
@@ -178,6 +271,12 @@ def collect_source(
         result.status, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
     finally:
         fetcher.set_deadline(None)
+    if pending:  # entries read before the connector failed (a deadline, a stop) are kept
+        try:
+            flush()
+        except Exception as exc:
+            log.exception("source %s: storing its last entries failed", src.name)
+            result.error = f"{result.error}; storing its last entries failed: {type(exc).__name__}: {exc}"
     result.bytes, result.notes = run.nbytes, list(run.notes)
     if result.status == "error":
         next_at = store.finish_error(

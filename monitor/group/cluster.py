@@ -1,9 +1,14 @@
 """Grouping by meaning, pure functions: features (dense + folded lexical) and incremental clustering.
 
-Similarity of two posts = `dense_weight` x cosine of their encoder vectors + (1 - `dense_weight`) x cosine of
-their folded-syllable TF-IDF vectors (diacritics stripped, so unaccented posts meet accented ones; English
+Similarity of two posts = `dense_weight` x cosine of their projected encoder vectors + (1 - `dense_weight`) x
+cosine of their folded-syllable TF-IDF vectors (diacritics stripped, so unaccented posts meet accented ones; English
 posts meet Vietnamese ones through the multilingual encoder). Both parts are unit vectors, so the joint
 feature vector is their weighted concatenation and its dot product is that similarity.
+
+The encoder vectors go through the claim projection (`Projection`, learned from the labelled narratives by
+monitor.group.projection): centred on the on-topic mean and whitened against how paraphrases of one claim
+vary, so that language, accents and slang count less than what is claimed. Without one (an encoder with no
+vector pack) they are centred on the pool's mean instead.
 
 Clustering is average linkage with a similarity threshold (scikit-learn's AgglomerativeClustering),
 made incremental: a new item joins the existing group whose average similarity to it is highest, when
@@ -28,8 +33,9 @@ from classifiers.text import bigrams, folded_syllables, sentences
 
 Floats = npt.NDArray[np.float32]
 
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_DENSE_WEIGHT = 0.6
+DEFAULT_THRESHOLD = 0.125
+DEFAULT_DENSE_WEIGHT = 0.85
+DEFAULT_WITHIN_CLAIM_ALPHA = 2.0
 MAX_LEXICAL_CHARS = 4000
 LEXICAL_DIM = 2048  # hashed folded terms: dense rows stay small at 10,000 posts
 CENTRE_SHRINK = 20.0
@@ -52,6 +58,40 @@ def _unit(rows: Floats) -> Floats:
     return out
 
 
+@dataclass(frozen=True)
+class Projection:
+    """Claim projection: x -> (x - mean) @ matrix, then unit length."""
+
+    mean: Floats
+    matrix: Floats
+
+    def apply(self, unit_rows: Floats) -> Floats:
+        """Projected unit rows."""
+        out: Floats = ((unit_rows - self.mean) @ self.matrix).astype(np.float32, copy=False)
+        return _unit(out)
+
+
+def within_claim_projection(
+    on_topic: Floats, keyed: Floats, keys: Sequence[str], alpha: float = DEFAULT_WITHIN_CLAIM_ALPHA
+) -> Projection:
+    """WCCN: centre on the on-topic posts' mean; whiten by (S_w + alpha I)^-1/2, S_w the scatter of the keyed
+    posts around their own claim's mean, scaled to mean eigenvalue 1 (alpha is then relative to it: large
+    alpha = little whitening)."""
+    mean = _unit(np.asarray(on_topic, dtype=np.float32)).mean(axis=0)
+    x = _unit(np.asarray(keyed, dtype=np.float32)) - mean
+    labels = np.asarray(list(keys))
+    dim = x.shape[1]
+    scatter = np.zeros((dim, dim), dtype=np.float64)
+    for key in np.unique(labels):
+        d = x[labels == key].astype(np.float64)
+        d -= d.mean(axis=0)
+        scatter += d.T @ d
+    scatter *= dim / max(float(np.trace(scatter)), 1e-12)
+    values, vectors = np.linalg.eigh(scatter + max(alpha, 1e-6) * np.eye(dim))
+    matrix = (vectors * values**-0.5) @ vectors.T
+    return Projection(mean.astype(np.float32), matrix.astype(np.float32))
+
+
 @dataclass
 class Features:
     """Joint feature rows (one per text) and each text's folded terms with the pool's document frequencies."""
@@ -61,14 +101,21 @@ class Features:
     df: Counter[str]
 
 
-def features(texts: Sequence[str], dense: Floats, dense_weight: float = DEFAULT_DENSE_WEIGHT) -> Features:
-    """Weighted concatenation of unit dense vectors (centred on the pool) and unit folded TF-IDF vectors
-    (hashed terms, IDF from `texts`)."""
+def features(
+    texts: Sequence[str],
+    dense: Floats,
+    dense_weight: float = DEFAULT_DENSE_WEIGHT,
+    projection: Projection | None = None,
+) -> Features:
+    """Weighted concatenation of unit dense vectors (through `projection`, else centred on the pool) and unit
+    folded TF-IDF vectors (hashed terms, IDF from `texts`)."""
     n = len(texts)
     if n == 0:
         return Features(np.zeros((0, 0), np.float32), [], Counter())
     d = _unit(np.asarray(dense, dtype=np.float32).reshape(n, -1))
-    if n > 1:
+    if projection is not None and projection.mean.shape[0] == d.shape[1]:
+        d = projection.apply(d)
+    elif n > 1:
         # E5 cosines crowd into a narrow band (every post on the topic is "similar"); centring on the pool's
         # mean spreads them so a threshold separates claims.
         # A small pool's mean is mostly its own posts: shrink the centre towards zero there.

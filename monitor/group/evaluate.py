@@ -16,6 +16,9 @@ import numpy as np
 
 from classifiers.embed import Encoder
 from monitor.group import cluster
+from monitor.group.projection import claim_projection
+
+SEED = Path(__file__).resolve().parents[2] / "data" / "labelled"
 
 
 def read_set(path: Path) -> tuple[list[str], list[str]]:
@@ -28,10 +31,16 @@ def read_set(path: Path) -> tuple[list[str], list[str]]:
 
 
 def group_texts(
-    texts: Sequence[str], vectors: Any, threshold: float, dense_weight: float, batch: int = 25, seed: int = 0
+    texts: Sequence[str],
+    vectors: Any,
+    threshold: float,
+    dense_weight: float,
+    batch: int = 25,
+    seed: int = 0,
+    projection: cluster.Projection | None = None,
 ) -> list[list[int]]:
     """Group texts as the stage would, arriving in shuffled batches."""
-    rows = cluster.features(texts, np.asarray(vectors), dense_weight).rows
+    rows = cluster.features(texts, np.asarray(vectors), dense_weight, projection).rows
     order = np.random.default_rng(seed).permutation(len(texts)).tolist()
     groups: list[list[int]] = []
     for start in range(0, len(order), batch):
@@ -73,8 +82,49 @@ def score(groups: list[list[int]], labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def evaluate(path: Path, encoder: Encoder, threshold: float, dense_weight: float) -> dict[str, Any]:
-    """Encode the set and score its grouping."""
+def evaluate(
+    path: Path,
+    encoder: Encoder,
+    threshold: float,
+    dense_weight: float,
+    within_claim_alpha: float | None = cluster.DEFAULT_WITHIN_CLAIM_ALPHA,
+    labelled: Path = SEED,
+    seeds: Sequence[int] = (0,),
+    entered: Sequence[bool] | None = None,
+) -> dict[str, Any]:
+    """Encode the set and score its grouping (the claim projection learned from `labelled`'s vector pack
+    unless `within_claim_alpha` is None). With several shuffle seeds, the figures are their means.
+
+    `entered` (one flag per post of the set): only those posts are grouped, as in production only the
+    flagged, unanswered ones are; each of the others stays alone (so a rumour post left out counts as
+    not together with its rumour)."""
     texts, labels = read_set(path)
-    vectors = encoder.encode(texts)
-    return score(group_texts(texts, vectors, threshold, dense_weight), labels)
+    keep = list(range(len(texts))) if entered is None else [i for i, e in enumerate(entered) if e]
+    if entered is not None and len(entered) != len(texts):
+        raise ValueError(f"entered: {len(entered)} flags for {len(texts)} posts")
+    vectors = np.asarray(encoder.encode([texts[i] for i in keep])) if keep else None
+    projection = (
+        None
+        if within_claim_alpha is None
+        else claim_projection(labelled, encoder.model_id, within_claim_alpha)
+    )
+    kept = set(keep)
+    left_out = [[i] for i in range(len(texts)) if i not in kept]
+
+    def grouped(seed: int) -> list[list[int]]:
+        if not keep:
+            return left_out
+        sub = group_texts(
+            [texts[i] for i in keep], vectors, threshold, dense_weight, seed=seed, projection=projection
+        )
+        return [[keep[r] for r in g] for g in sub] + left_out
+
+    runs = [score(grouped(s), labels) for s in seeds]
+    extra = {} if entered is None else {"grouped": len(keep), "left_out": len(left_out)}
+    if len(runs) == 1:
+        return {**runs[0], **extra}
+    means = {
+        k: round(float(np.mean([r[k] for r in runs])), 3)
+        for k in ("together_min", "together_mean", "purity_min", "purity_mean", "groups_2plus")
+    }
+    return {**means, "seeds": list(seeds), **extra}

@@ -1,6 +1,7 @@
 """Group stage: place newly unanswered flagged items into groups by meaning, summarise, rank, resolve.
 
-Reads flags, suggestions and items (and the shared encoder's cached vectors); writes claim groups.
+Reads flags, suggestions and items (and the shared encoder's cached vectors, and the labelled data's vector pack for
+the claim projection, monitor.group.projection); writes claim groups.
 Idempotent: items already placed stay where they are; only new ones are placed (monitor.group.cluster).
 """
 
@@ -17,8 +18,10 @@ import sqlite_utils
 
 from classifiers.embed import Encoder
 from monitor.classify.encoder import encode_cached, shared_encoder
+from monitor.classify.train import seed_folder
 from monitor.config import Config
 from monitor.group import cluster
+from monitor.group.projection import claim_projection
 from monitor.match.suggest import run_match
 from monitor.store import audit
 from monitor.store import groups as store
@@ -70,6 +73,7 @@ def run_group(
     if encoder is None:
         encoder, _ = shared_encoder(cfg)
     g = cfg.group
+    projection = claim_projection(seed_folder(cfg), encoder.model_id, g.within_claim_alpha)
     for start in range(0, len(new_ids), g.batch_size):
         chunk = new_ids[start : start + g.batch_size]
         group_ids = list(membership)
@@ -77,7 +81,7 @@ def run_group(
         texts_by_id = store.item_texts(db, pool)
         texts = [texts_by_id.get(i, "") for i in pool]
         vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
-        feats = cluster.features(texts, vectors, g.dense_weight)
+        feats = cluster.features(texts, vectors, g.dense_weight, projection)
         row_of = {iid: r for r, iid in enumerate(pool)}
         groups_rows = [[row_of[i] for i in membership[gid]] for gid in group_ids]
         joined, fresh = cluster.assign(feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold)
@@ -188,7 +192,9 @@ def as_json(groups: list[dict[str, Any]]) -> dict[str, Any]:
     return {"groups": [{k: g.get(k) for k in keys} for g in groups]}
 
 
-def similarity_matrix(texts: list[str], vectors: Any, dense_weight: float) -> Any:
+def similarity_matrix(
+    texts: list[str], vectors: Any, dense_weight: float, projection: cluster.Projection | None = None
+) -> Any:
     """Pairwise similarities as the grouping sees them (for diagnostics and tests)."""
-    rows = cluster.features(texts, np.asarray(vectors), dense_weight).rows
+    rows = cluster.features(texts, np.asarray(vectors), dense_weight, projection).rows
     return rows @ rows.T

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,6 +209,52 @@ def seen_in_source(
     return int(row[0]) if row else None
 
 
+@dataclass
+class KnownKeys:
+    """Which of a batch's dedup keys the store already holds (seen_in_source and items.find_duplicate
+    can only find an entry none of whose keys is here)."""
+
+    sighting_ids: set[str] = field(default_factory=set)  # external ids this source already delivered
+    item_ids: set[str] = field(default_factory=set)  # external ids of this source's items
+    urls: set[str] = field(default_factory=set)  # canonical URLs of any item
+    hashes: set[str] = field(default_factory=set)  # content hashes of any item
+
+
+CHUNK = 500  # values bound per IN (...) query
+
+
+def _present(db: sqlite_utils.Database, sql: str, fixed: list[object], values: set[str]) -> set[str]:
+    found: set[str] = set()
+    wanted = sorted(values)
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        rows = db.execute(sql.format(marks=", ".join("?" * len(chunk))), [*fixed, *chunk]).fetchall()
+        found.update(str(r[0]) for r in rows)
+    return found
+
+
+def known_keys(
+    db: sqlite_utils.Database, source_id: int, external_ids: set[str], urls: set[str], hashes: set[str]
+) -> KnownKeys:
+    """The keys of a batch of entries already in the store, in four indexed queries (per 500 keys)."""
+    return KnownKeys(
+        sighting_ids=_present(
+            db,
+            "SELECT DISTINCT external_id FROM item_sightings WHERE source_id = ? AND external_id IN ({marks})",
+            [source_id],
+            external_ids,
+        ),
+        item_ids=_present(
+            db,
+            "SELECT external_id FROM items WHERE source_id = ? AND external_id IN ({marks})",
+            [source_id],
+            external_ids,
+        ),
+        urls=_present(db, "SELECT canonical_url FROM items WHERE canonical_url IN ({marks})", [], urls),
+        hashes=_present(db, "SELECT content_hash FROM items WHERE content_hash IN ({marks})", [], hashes),
+    )
+
+
 def known_urls(db: sqlite_utils.Database, source_id: int, limit: int) -> list[str]:
     """Canonical URLs this source already delivered, newest first (a crawl need not fetch them again)."""
     rows = db.execute(
@@ -230,6 +277,28 @@ def cluster_candidates(db: sqlite_utils.Database, item_id: int, keys: list[int])
     return sorted(candidates)
 
 
+def band_candidates(
+    db: sqlite_utils.Database, keys: set[tuple[int, int]], per_key: int = 20
+) -> dict[tuple[int, int], list[int]]:
+    """cluster_candidates for many (band, value) keys at once: the first `per_key` item ids (ascending)
+    indexed under each key, as one query per 300 keys instead of one per key."""
+    out: dict[tuple[int, int], list[int]] = {}
+    wanted = sorted(keys)
+    for start in range(0, len(wanted), 300):
+        chunk = wanted[start : start + 300]
+        rows = db.execute(
+            f"WITH k(band, value) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))})"
+            " SELECT k.band, k.value, b.item_id FROM k JOIN item_bands b ON b.band = k.band AND b.value = k.value"
+            " AND b.item_id <= COALESCE((SELECT c.item_id FROM item_bands c WHERE c.band = k.band"
+            " AND c.value = k.value ORDER BY c.item_id LIMIT 1 OFFSET ?), 9223372036854775807)"
+            " ORDER BY k.band, k.value, b.item_id",
+            [v for key in chunk for v in key] + [per_key - 1],
+        ).fetchall()
+        for band, value, item_id in rows:
+            out.setdefault((int(band), int(value)), []).append(int(item_id))
+    return out
+
+
 def cluster_text(db: sqlite_utils.Database, item_id: int) -> tuple[str, int] | None:
     """('title\ntext', cluster id) of an item, or None when there is no such item."""
     row = db.execute("SELECT title, text, cluster_id FROM items WHERE id = ?", [item_id]).fetchone()
@@ -245,6 +314,14 @@ def save_cluster(db: sqlite_utils.Database, item_id: int, cluster: int, keys: li
             "INSERT OR IGNORE INTO item_bands (band, value, item_id) VALUES (?, ?, ?)",
             [(band, value, item_id) for band, value in enumerate(keys)],
         )
+
+
+def save_bands(db: sqlite_utils.Database, rows: list[tuple[int, int, int]]) -> None:
+    """Index (band, value, item_id) rows of many items at once (their clusters are set on insert)."""
+    if not rows:
+        return
+    with write(db):
+        db.conn.executemany("INSERT OR IGNORE INTO item_bands (band, value, item_id) VALUES (?, ?, ?)", rows)
 
 
 def cluster_members(db: sqlite_utils.Database, cluster_id: int) -> list[int]:

@@ -155,3 +155,63 @@ def scalar(db: sqlite_utils.Database, sql: str, params: list[object] | None = No
     """First column of the first row, or None."""
     row = db.execute(sql, params or []).fetchone()
     return row[0] if row else None
+
+
+class ConnectionPool:
+    """Open connections kept for reuse by one process (the web app: one per request otherwise).
+
+    Opening a connection costs a file open and four PRAGMAs per request. A connection goes back to the pool
+    with no transaction open (one left open is rolled back); one whose file was replaced under it (a restore
+    from backup, a new database at the same path) is closed and a fresh one opened on the next checkout.
+    At most `keep` idle connections are kept; busier moments open extra ones and close them afterwards.
+    """
+
+    def __init__(self, path: str | Path, keep: int = 16) -> None:
+        self.path = str(path)
+        self.keep = keep
+        self._idle: list[tuple[sqlite_utils.Database, tuple[int, int] | None]] = []
+        self._lock = threading.Lock()
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def get(self) -> sqlite_utils.Database:
+        """A connection: an idle one on the same file, else a new one (pragmas set, no migrations)."""
+        identity = self._identity()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                db, opened_on = self._idle.pop()
+            if opened_on == identity and identity is not None:
+                return db
+            db.conn.close()  # the file changed (or vanished) since this connection was opened
+        db = open_db(self.path)
+        db._pool_identity = self._identity()  # type: ignore[attr-defined]
+        return db
+
+    def put(self, db: sqlite_utils.Database) -> None:
+        """Give a connection back (closed instead when the pool is full or it is unusable)."""
+        try:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            db.conn.close()
+            return
+        identity = getattr(db, "_pool_identity", None)
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append((db, identity))
+                return
+        db.conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for db, _ in idle:
+            db.conn.close()

@@ -45,10 +45,17 @@ class NewItem:
     simhash: int | None = None
     evidence: list[Evidence] = field(default_factory=list)
     images: list[str] = field(default_factory=list)  # image URLs to read (sources with `ocr: true`)
+    # (title, text, hash) of the last content_hash computed: deduplication asks for it several times.
+    _hashed: tuple[str, str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.title, self.text)
+        cached = self._hashed
+        if cached is not None and cached[0] is self.title and cached[1] is self.text:
+            return cached[2]
+        digest = content_hash(self.title, self.text)
+        self._hashed = (self.title, self.text, digest)
+        return digest
 
 
 def store_blob(db: sqlite_utils.Database, body: bytes) -> str:
@@ -95,8 +102,12 @@ def find_duplicate(db: sqlite_utils.Database, item: NewItem) -> int | None:
     return int(row[0]) if row else None
 
 
-def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
-    """Insert an item or record a sighting of its duplicate. Returns (item_id, created)."""
+def add_item(
+    db: sqlite_utils.Database, item: NewItem, folded: tuple[str, str] | None = None
+) -> tuple[int, bool]:
+    """Insert an item or record a sighting of its duplicate. Returns (item_id, created).
+
+    folded: (fold(item.title), fold(item.text)) when the caller already has them."""
     now = utcnow()
     with write(db):
         existing = find_duplicate(db, item)
@@ -110,11 +121,42 @@ def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
                 db.execute("UPDATE items SET sightings = sightings + 1 WHERE id = ?", [existing])
             _attach_evidence(db, existing, item.evidence, now)
             return existing, False
-        cur = db.execute(
-            "INSERT INTO items (source_id, url, canonical_url, external_id, content_hash, title, text, html, author,"
-            " published_at, fetched_at, lang, simhash, extraction_note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        item_id = next_item_id(db)
+        rows = NewRows(now)
+        folded_title, folded_text = folded or (fold(item.title), fold(item.text))
+        rows.add(item, item_id, item_id, folded_title, folded_text)
+        rows.write(db)
+        return item_id, True
+
+
+def next_item_id(db: sqlite_utils.Database) -> int:
+    """The id SQLite would give the next item (call inside the write transaction that inserts it)."""
+    row = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()
+    return int(row[0])
+
+
+class NewRows:
+    """Rows of new items, written together with one executemany per table (inside the caller's write
+    transaction): the item with its cluster, its search text, its first sighting and its evidence.
+
+    The caller has checked that each item is new and chose its id (next_item_id, counting up)."""
+
+    def __init__(self, now: str | None = None) -> None:
+        self.now = now or utcnow()
+        self.items: list[tuple[object, ...]] = []
+        self.fts: list[tuple[int, str, str]] = []
+        self.sightings: list[tuple[object, ...]] = []
+        self.evidence: list[tuple[int, Evidence]] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: NewItem, item_id: int, cluster_id: int, folded_title: str, folded_text: str) -> None:
+        """Queue a new item; folded_title/folded_text are fold(item.title)/fold(item.text) (full-text search)."""
+        now = self.now
+        self.items.append(
+            (
+                item_id,
                 item.source_id,
                 item.url,
                 item.canonical_url,
@@ -129,21 +171,76 @@ def add_item(db: sqlite_utils.Database, item: NewItem) -> tuple[int, bool]:
                 item.lang,
                 item.simhash,
                 item.extraction_note,
-            ],
+                cluster_id,
+            )
         )
-        item_id = int(cur.lastrowid or 0)
-        db.execute("UPDATE items SET cluster_id = ? WHERE id = ?", [item_id, item_id])
-        db.execute(
-            "INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)",
-            [item_id, fold(item.title), fold(item.text)],
+        self.fts.append((item_id, folded_title, folded_text))
+        self.sightings.append((item_id, item.source_id, item.url, item.external_id, item.author, now))
+        self.evidence.extend((item_id, ev) for ev in item.evidence)
+
+    def write(self, db: sqlite_utils.Database) -> None:
+        """Insert the queued rows and empty the queue."""
+        if not self.items:
+            return
+        conn = db.conn
+        with write(db):
+            conn.executemany(
+                "INSERT INTO items (id, source_id, url, canonical_url, external_id, content_hash, title, text,"
+                " html, author, published_at, fetched_at, lang, simhash, extraction_note, cluster_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.items,
+            )
+            conn.executemany("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)", self.fts)
+            conn.executemany(
+                "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                self.sightings,
+            )
+            digests = store_blobs(db, [ev.body for _, ev in self.evidence])
+            conn.executemany(
+                "INSERT OR IGNORE INTO evidence (item_id, kind, sha256, final_url, http_status, content_type,"
+                " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        item_id,
+                        ev.kind,
+                        digest,
+                        ev.final_url,
+                        ev.http_status,
+                        ev.content_type,
+                        ev.fetched_at or self.now,
+                    )
+                    for (item_id, ev), digest in zip(self.evidence, digests, strict=True)
+                ],
+            )
+        self.items, self.fts, self.sightings, self.evidence = [], [], [], []
+
+
+def store_blobs(db: sqlite_utils.Database, bodies: list[bytes]) -> list[str]:
+    """store_blob for many bodies: one lookup for those already stored, each new body compressed once."""
+    digests = [hashlib.sha256(body).hexdigest() for body in bodies]
+    if not digests:
+        return digests
+    wanted = dict(zip(digests, bodies, strict=True))
+    have: set[str] = set()
+    keys = list(wanted)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        have.update(
+            r[0]
+            for r in db.execute(
+                f"SELECT sha256 FROM evidence_blobs WHERE sha256 IN ({', '.join('?' * len(chunk))})", chunk
+            ).fetchall()
         )
-        db.execute(
-            "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [item_id, item.source_id, item.url, item.external_id, item.author, now],
-        )
-        _attach_evidence(db, item_id, item.evidence, now)
-        return item_id, True
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO evidence_blobs (sha256, size, body_gz) VALUES (?, ?, ?)",
+        [
+            (digest, len(body), gzip.compress(body, compresslevel=6))
+            for digest, body in wanted.items()
+            if digest not in have
+        ],
+    )
+    return digests
 
 
 # What a search may ask of FTS5: SQLite's cost grows with the square of the number of terms, so a typed

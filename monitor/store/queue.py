@@ -8,7 +8,6 @@ monitor.review.queue; the functions here receive values already validated there.
 from __future__ import annotations
 
 import base64
-import heapq
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +76,9 @@ def _where(
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    if state is not None:
+    if state == OPEN:
+        clauses.append(OPEN_CLAUSE)
+    elif state is not None:
         clauses.append("f.state = ?")
         params.append(state)
     if after is not None:
@@ -106,22 +107,35 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+OPEN = "__open__"  # queue_sql's state for the open queue (new + in review) read in one slice
+
+
+def is_unfiltered(filt: QueueFilter) -> bool:
+    """No filter besides the states."""
+    return (
+        filt.source_id is None
+        and not filt.lang
+        and not filt.date_from
+        and not filt.date_to
+        and filt.min_risk is None
+        and filt.narrative_id is None
+    )
+
+
 def queue_sql(
     filt: QueueFilter, state: str | None, after: tuple[float, str, int] | None, limit: int
 ) -> tuple[str, list[Any]]:
     """The SQL for one state's slice of the queue (exposed for EXPLAIN QUERY PLAN checks)."""
     where, params = _where(filt, state, after)
-    sql = f"{_ROW_SQL}{where} ORDER BY f.risk DESC, f.flagged_at DESC, f.id DESC LIMIT ?"
+    rows_sql = _ROW_SQL
+    if state == OPEN:  # left to itself the planner picks a state index and sorts the whole open queue
+        rows_sql = _ROW_SQL.replace("FROM flags f\n", "FROM flags f INDEXED BY flags_open_queue\n")
+    sql = f"{rows_sql}{where} ORDER BY f.risk DESC, f.flagged_at DESC, f.id DESC LIMIT ?"
     return sql, [*params, limit]
 
 
 def _order_key(row: dict[str, Any]) -> tuple[float, str, int]:
-    return (-float(row["risk"]), _neg(str(row["flagged_at"])), -int(row["flag_id"]))
-
-
-def _neg(text: str) -> str:
-    # Descending order on a string inside an ascending heap merge: invert each character.
-    return "".join(chr(0x10FFFF - ord(ch)) for ch in text)
+    return (float(row["risk"]), str(row["flagged_at"]), int(row["flag_id"]))
 
 
 def list_queue(
@@ -137,10 +151,15 @@ def list_queue(
     after = decode_cursor(cursor) if cursor else None
     slices: list[list[dict[str, Any]]] = []
     # "Every state" arrives as one slice per state too: each slice then has an index in queue order.
-    for state in filt.states:
+    # The unfiltered open queue is one slice read from its own partial index (flags_open_queue).
+    states: tuple[str | None, ...] = filt.states
+    if set(filt.states) == {"new", "in_review"} and is_unfiltered(filt):
+        states = (OPEN,)
+    for state in states:
         sql, params = queue_sql(filt, state, after, limit + 1)
         slices.append(list(db.query(sql, params)))
-    rows = list(heapq.merge(*slices, key=_order_key))[: limit + 1]
+    # Every key descends (risk, flagged_at, id): one reverse sort of the few slices merges them.
+    rows = sorted((row for part in slices for row in part), key=_order_key, reverse=True)[: limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
@@ -159,14 +178,19 @@ def collapse_duplicates(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -
         if cluster is not None:
             by_cluster[cluster] = row
         out.append(row)
+    clusters = sorted({int(row["cluster_id"]) for row in out if row.get("cluster_id") is not None})
+    sizes: dict[int, int] = {}
+    if clusters:
+        marks = ",".join("?" for _ in clusters)
+        sizes = {
+            int(cluster): int(count)
+            for cluster, count in db.execute(
+                f"SELECT cluster_id, COUNT(*) FROM items WHERE cluster_id IN ({marks}) GROUP BY cluster_id",
+                clusters,
+            ).fetchall()
+        }
     for row in out:
-        size = 1
-        if row.get("cluster_id") is not None:
-            size = int(
-                db.execute("SELECT COUNT(*) FROM items WHERE cluster_id = ?", [row["cluster_id"]]).fetchone()[
-                    0
-                ]
-            )
+        size = sizes.get(int(row["cluster_id"]), 1) if row.get("cluster_id") is not None else 1
         row["cluster_size"] = max(size, 1)
         row["duplicates"] = max(size - 1, 0) + max(int(row.get("sightings") or 1) - 1, 0)
     return out
@@ -183,11 +207,15 @@ def attach_suggestions(db: sqlite_utils.Database, rows: list[dict[str, Any]], li
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
         marks = ",".join("?" for _ in ids)
+        # Only the best `limit` per item leave SQLite (a window over the approved ones), not every suggestion.
         for s in db.query(
-            "SELECT s.item_id, s.rebuttal_id, r.title, r.short_answer, s.score, s.claim, s.claim_id, s.rank"
+            "SELECT item_id, rebuttal_id, title, short_answer, score, claim, claim_id, rank FROM ("
+            " SELECT s.item_id, s.rebuttal_id, r.title, r.short_answer, s.score, s.claim, s.claim_id, s.rank,"
+            " ROW_NUMBER() OVER (PARTITION BY s.item_id ORDER BY s.rank, s.score DESC) AS n"
             " FROM suggestions s JOIN rebuttals r ON r.id = s.rebuttal_id"
-            f" WHERE s.item_id IN ({marks}) AND r.status = 'approved' ORDER BY s.item_id, s.rank, s.score DESC",
-            ids,
+            f" WHERE s.item_id IN ({marks}) AND r.status = 'approved')"
+            " WHERE n <= ? ORDER BY item_id, n",
+            [*ids, limit],
         ):
             bucket = found[int(s.pop("item_id"))]
             if len(bucket) < limit:
@@ -460,7 +488,24 @@ def _queue_indexes(db: sqlite_utils.Database) -> None:
     run_script(db, _QUEUE_INDEX_SQL)
 
 
-MIGRATIONS = [("queue_0001_filter_indexes", _queue_indexes)]
+# The default view (open = new + in review, no other filter) is the page analysts load all day: one partial
+# index in queue order serves it with one range read of exactly one page, instead of one slice per state
+# merged in Python. The IN list must stay literal in the query (see OPEN_CLAUSE) for SQLite to use it.
+OPEN_STATES_SQL = "('new', 'in_review')"
+OPEN_CLAUSE = f"f.state IN {OPEN_STATES_SQL}"
+
+
+def _open_queue_index(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS flags_open_queue ON flags(risk DESC, flagged_at DESC, id DESC)"
+        f" WHERE state IN {OPEN_STATES_SQL}"
+    )
+
+
+MIGRATIONS = [
+    ("queue_0001_filter_indexes", _queue_indexes),
+    ("queue_0002_open_queue_index", _open_queue_index),
+]
 
 
 # --- writing flags (the classify stage owns this in production; tests, demo and bench use it) -------------

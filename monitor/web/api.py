@@ -17,8 +17,9 @@ from monitor.store import queue as q
 from monitor.store.assignments import get_assignment
 from monitor.store.rebuttals import get_rebuttal, list_rebuttals
 from monitor.web.deps import api_user, config, get_db
+from monitor.web.inline import InlineRoute
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], route_class=InlineRoute)
 
 
 class LinkBody(BaseModel):

@@ -6,8 +6,9 @@ import hmac
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,7 @@ from monitor import i18n
 from monitor.config import Config
 from monitor.errors import PermissionDenied
 from monitor.review import roles
-from monitor.store import connect
-from monitor.store.db import from_db_time
+from monitor.store.db import ConnectionPool, from_db_time
 from monitor.store.users import touch_token, user_for_session, user_for_token
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,17 @@ def config(request: Request) -> Config:
     return cfg
 
 
-def get_db(request: Request) -> Iterator[sqlite_utils.Database]:
-    """One connection per request (migrations ran at app start), closed afterwards."""
-    db = connect(config(request).database_path, migrate_now=False)
+async def get_db(request: Request) -> AsyncIterator[sqlite_utils.Database]:
+    """A connection from the app's pool for the request (migrations ran at app start), returned afterwards.
+
+    Async (it only takes and returns a pooled connection): it runs on the event loop, not on a pool thread."""
+    pool: ConnectionPool = request.app.state.db_pool
+    db = pool.get()
     request.state.db = db
     try:
         yield db
     finally:
-        db.conn.close()
+        pool.put(db)
 
 
 def _session_user(request: Request, db: sqlite_utils.Database) -> dict[str, Any] | None:
@@ -84,8 +87,10 @@ def _session_user(request: Request, db: sqlite_utils.Database) -> dict[str, Any]
     return user
 
 
-def current_user(request: Request, db: sqlite_utils.Database = Depends(get_db)) -> dict[str, Any] | None:
-    """The logged-in (and not disabled) user's row, or None."""
+async def current_user(
+    request: Request, db: sqlite_utils.Database = Depends(get_db)
+) -> dict[str, Any] | None:
+    """The logged-in (and not disabled) user's row, or None (one indexed read, on the event loop)."""
     if not hasattr(request.state, "user"):
         request.state.user = _session_user(request, db)
     user: dict[str, Any] | None = request.state.user
@@ -112,13 +117,15 @@ def _denied(capability: str, user: dict[str, Any], who: str) -> PermissionDenied
     )
 
 
-def require_user(capability: str | None = None) -> Callable[..., dict[str, Any]]:
+def require_user(capability: str | None = None) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Dependency for HTML pages: the user row; redirect to login when anonymous, 403 without `capability`.
 
     With no capability, any logged-in user passes.
     """
 
-    def dependency(request: Request, user: dict[str, Any] | None = Depends(current_user)) -> dict[str, Any]:
+    async def dependency(
+        request: Request, user: dict[str, Any] | None = Depends(current_user)
+    ) -> dict[str, Any]:
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
@@ -129,13 +136,15 @@ def require_user(capability: str | None = None) -> Callable[..., dict[str, Any]]
     return dependency
 
 
-def require_roles(*names: str) -> Callable[..., dict[str, Any]]:
+def require_roles(*names: str) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Dependency for HTML pages by role names (admin passes); prefer require_user(capability).
 
     With no roles given, any logged-in user passes.
     """
 
-    def dependency(request: Request, user: dict[str, Any] | None = Depends(current_user)) -> dict[str, Any]:
+    async def dependency(
+        request: Request, user: dict[str, Any] | None = Depends(current_user)
+    ) -> dict[str, Any]:
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
@@ -152,10 +161,10 @@ def require_roles(*names: str) -> Callable[..., dict[str, Any]]:
 _bearer = HTTPBearer(auto_error=False, description="An API token from `misinfo users token NAME`.")
 
 
-def api_user(capability: str | None = None) -> Callable[..., dict[str, Any]]:
+def api_user(capability: str | None = None) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Dependency for API routes: the bearer token's user; 401 without a valid token, 403 without `capability`."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
         db: sqlite_utils.Database = Depends(get_db),
@@ -238,13 +247,24 @@ def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M", tz: str
         raise TypeError("localtime() needs the configured time zone: pass tz=cfg.web.timezone")
     if not value:
         return ""
-    dt = from_db_time(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return _localtime_of_text(value, fmt, tz)
+    return _localtime_of(value, fmt, tz)
+
+
+@lru_cache(maxsize=8192)
+def _localtime_of_text(value: str, fmt: str, tz: str) -> str:
+    # A queue page shows ~100 stored times; many repeat across requests (pages are re-read all day).
+    return _localtime_of(from_db_time(value), fmt, tz)
+
+
+def _localtime_of(dt: datetime | None, fmt: str, tz: str) -> str:
     if dt is None:
         return ""
     try:
         return dt.astimezone(ZoneInfo(tz)).strftime(fmt)
     except ValueError:
-        return str(value)
+        return str(dt)
 
 
 def render(request: Request, template_name: str, status_code: int = 200, **context: Any) -> Response:
@@ -252,11 +272,12 @@ def render(request: Request, template_name: str, status_code: int = 200, **conte
     templates = request.app.state.templates
     if not hasattr(request.state, "user") and request.session.get(SESSION_USER) is not None:
         # Pages without a user dependency (404s, error pages) still show the nav and the user's language.
-        db = connect(config(request).database_path, migrate_now=False)
+        pool: ConnectionPool = request.app.state.db_pool
+        db = pool.get()
         try:
             request.state.user = _session_user(request, db)
         finally:
-            db.conn.close()
+            pool.put(db)
     lang = language(request)
     context.setdefault("user", getattr(request.state, "user", None))
     context.update(

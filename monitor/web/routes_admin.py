@@ -15,8 +15,9 @@ from monitor.review import roles
 from monitor.store.audit_query import audit_actions, audit_actors, search_audit
 from monitor.store.db import to_db_time
 from monitor.web.deps import config, get_db, render, require_user
+from monitor.web.inline import InlineRoute
 
-router = APIRouter()
+router = APIRouter(route_class=InlineRoute)
 
 PAGE_SIZE = 50
 

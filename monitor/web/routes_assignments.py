@@ -18,8 +18,9 @@ from monitor.store import assignments as store
 from monitor.store.db import to_db_time
 from monitor.store.items import get_item
 from monitor.web.deps import config, flash, get_db, language, render, require_user, verify_csrf
+from monitor.web.inline import InlineRoute
 
-router = APIRouter()
+router = APIRouter(route_class=InlineRoute)
 
 COLUMNS = review.STATUSES
 CLOSED_DAYS = 30

@@ -22,8 +22,9 @@ from monitor.web.deps import (
     render,
     verify_csrf,
 )
+from monitor.web.inline import InlineRoute, blocking
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=InlineRoute)
 
 
 def safe_next(target: str | None) -> str:
@@ -48,6 +49,7 @@ def login_page(
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf)])
+@blocking  # password hashing takes tens of milliseconds by design
 def login(
     request: Request,
     username: str = Form(""),

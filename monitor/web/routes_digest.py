@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, Response
 from monitor.notify.digest import preview_html
 from monitor.review import roles
 from monitor.web.deps import config, get_db, language, render, require_roles
+from monitor.web.inline import InlineRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=InlineRoute)
 
 PREVIEW_ROLES = roles.roles_with(roles.DIGEST_PREVIEW)
 DIGEST_ROLES = roles.ROLE_NAMES  # the roles a preview can be shown as

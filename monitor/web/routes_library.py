@@ -18,9 +18,10 @@ from monitor.review import roles
 from monitor.review.library import CHANNELS, MEDIA_TYPES, STATUSES
 from monitor.store import rebuttals as rebuttals_store
 from monitor.web.deps import can, flash, get_db, language, render, require_user, verify_csrf
+from monitor.web.inline import InlineRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=InlineRoute)
 
 # Any logged-in user reads the library; roles.LIBRARY_EDIT writes drafts, roles.LIBRARY_APPROVE approves.
 PAGE_SIZE = 50

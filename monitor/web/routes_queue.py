@@ -9,7 +9,9 @@ import nh3
 import sqlite_utils
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
+from monitor import i18n
 from monitor.errors import UsageError
 from monitor.i18n import translate
 from monitor.review import queue as review
@@ -19,8 +21,10 @@ from monitor.store import queue as q
 from monitor.store import submissions as submissions_store
 from monitor.store.rebuttals import list_rebuttals
 from monitor.web.deps import can, config, flash, get_db, is_htmx, language, render, require_user, verify_csrf
+from monitor.web.fragments import FragmentCache
+from monitor.web.inline import InlineRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=InlineRoute)
 
 # Who may look at the queue and who may decide: roles.QUEUE_VIEW, roles.QUEUE_ACT, roles.REQUESTS
 # (monitor.review.roles). Approvers read (they approve what analysts escalate).
@@ -126,19 +130,49 @@ def queue_page(
         if cursor
         else (f"?{urlencode(params)}" if params else "")
     )
+    can_act = _can_act(user)
+    lang = language(request)
+    translate_ = i18n.translator(lang)
+    env = request.app.state.templates.env
+    cache: FragmentCache = request.app.state.fragments
+
+    def queue_row(row: dict[str, Any]) -> Markup:
+        return cache.render(
+            env,
+            "_queue_row.html",
+            (lang, can_act, here),
+            row,
+            _=translate_,
+            here=here,
+            can_act=can_act,
+            states=review.STATES,
+        )
+
+    queue_filters = cache.render(
+        env,
+        "_queue_filters.html",
+        lang,
+        {
+            "filters": params,
+            "state": state or "open",
+            "states": review.STATES,
+            "sources": q.source_choices(db),
+            "narratives": q.narrative_choices(db),
+        },
+        _=translate_,
+    )
     return render(
         request,
         "queue.html",
         rows=rows,
+        queue_row=queue_row,
+        queue_filters=queue_filters,
         filters=params,
         state=state or "open",
-        states=review.STATES,
-        sources=q.source_choices(db),
-        narratives=q.narrative_choices(db),
         next_url=("/queue?" + urlencode({**params, "cursor": next_cursor})) if next_cursor else None,
         first_url=("/queue?" + urlencode(params)) if cursor else None,
         here=here,
-        can_act=_can_act(user),
+        can_act=can_act,
         safe_url=safe_url,
     )
 

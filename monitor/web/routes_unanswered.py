@@ -18,8 +18,9 @@ from monitor.review import groups as review
 from monitor.review import roles
 from monitor.review.queue import DISMISS_REASONS
 from monitor.web.deps import api_user, config, flash, get_db, language, render, require_user, verify_csrf
+from monitor.web.inline import InlineRoute
 
-router = APIRouter()
+router = APIRouter(route_class=InlineRoute)
 
 
 def _t(request: Request, msgid: str, **values: Any) -> str:

@@ -1,0 +1,70 @@
+"""The claim projection: a fixed linear map of encoder vectors, learned from the labelled data's narratives,
+that shrinks the directions in which paraphrases of one claim differ (language, accents, slang, length,
+voice) relative to those in which different claims differ.
+
+It is within-class covariance normalisation (WCCN, as in speaker verification): centre on the mean of the
+on-topic labelled posts, then multiply by (S_w + alpha I)^-1/2, S_w the within-narrative scatter of the
+labelled posts that carry a narrative key (scaled to mean eigenvalue 1). The narratives it is learned from
+are the known ones; grouping is for new ones: what it learns is how paraphrases vary, which carries over
+(on the novel-rumour development set it lifted together/purity from 0.54/0.61 to 0.68/0.68).
+
+The vectors come from the labelled data's vector pack for the encoder in use (`classifiers.vectorpack`); an
+encoder without a pack gets no projection, and grouping centres on the pool instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.text import text_hash
+from classifiers.vectorpack import pack_path, read_pack
+from monitor.group.cluster import Floats, Projection, within_claim_projection
+
+log = logging.getLogger(__name__)
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            with path.open(encoding="utf-8", newline="") as fh:
+                rows += [r for r in csv.DictReader(fh) if r.get("text")]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            log.warning("claim projection: %s skipped (%s)", path, exc)
+    return rows
+
+
+@lru_cache(maxsize=8)
+def _load(folder: str, model_id: str, alpha: float) -> Projection | None:
+    hashes, vectors = read_pack(pack_path(Path(folder), model_id))
+    if not hashes:
+        return None
+    row_of = {h: i for i, h in enumerate(hashes)}
+    on_topic: list[int] = []
+    keyed: list[int] = []
+    keys: list[str] = []
+    for r in _rows(Path(folder)):
+        i = row_of.get(text_hash(r["text"]))
+        if i is None:
+            continue
+        if (r.get("relevant") or "").strip() == "1":
+            on_topic.append(i)
+        key = (r.get("narrative") or "").strip()
+        if key:
+            keyed.append(i)
+            keys.append(key)
+    if len(set(keys)) < 2 or not on_topic:
+        return None
+    vecs: Floats = np.asarray(vectors, dtype=np.float32)
+    return within_claim_projection(vecs[on_topic], vecs[keyed], keys, alpha)
+
+
+def claim_projection(folder: Path, model_id: str, alpha: float) -> Projection | None:
+    """The projection for vectors of `model_id`, learned from the labelled data in `folder` (cached per
+    process); None when there is no vector pack for that encoder there or no narrative keys."""
+    return _load(str(folder), model_id, float(alpha))
