@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,7 @@ def start_collect(db_path: Path, folder: Path) -> tuple[subprocess.Popen[str], A
 
     corpus = Corpus(200, 50, seed=int(time.time()))
     feeds = serve(corpus)
+    threading.Thread(target=feeds.serve_forever, daemon=True).start()
     port = feeds.server_address[1]
     sources = "\n".join(
         f"  - {{name: http-feed{f}, kind: rss, url: 'http://127.0.0.1:{port}/feed/{f}.xml?r={time.time_ns()}'}}"

@@ -237,13 +237,8 @@ class QueueConfig(Strict):
     connect_timeout: float = Field(
         default=5.0, gt=0, le=300, description="Seconds to wait for Redis (start-up checks, status)."
     )
-    stage_retry: float = Field(
-        default=30.0,
-        description="When a source is being collected by another worker, its task is retried after this "
-        "long (e.g. 30s).",
-    )
 
-    @field_validator("visibility_timeout", "lock_ttl", "stage_retry", mode="before")
+    @field_validator("visibility_timeout", "lock_ttl", mode="before")
     @classmethod
     def _durations(cls, value: Any) -> float:
         return parse_duration(value)

@@ -7,7 +7,20 @@ from typing import Any
 
 import click
 
-from monitor.cli import classify, collect, core, demo, digest, ops, rebuttals, submit, unanswered, users, web
+from monitor.cli import (
+    classify,
+    collect,
+    core,
+    demo,
+    digest,
+    ops,
+    rebuttals,
+    submit,
+    unanswered,
+    users,
+    web,
+    worker,
+)
 from monitor.cli.context import AppContext, CliError
 from monitor.errors import MonitorError
 
@@ -24,6 +37,7 @@ COMMAND_MODULES: dict[str, Callable[[click.Group], None]] = {
     "ops": ops.register,
     "unanswered": unanswered.register,
     "submit": submit.register,
+    "worker": worker.register,
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from monitor.cli.context import app
+from monitor.errors import UsageError
 
 
 def _progress_printer(console: Any, progress: Any, task: Any) -> Any:
@@ -90,9 +91,14 @@ def run(ctx: click.Context, no_web: bool) -> None:
       misinfo run
       misinfo run --no-web
     """
+    a = app(ctx)
+    if a.config.queue is not None:
+        raise UsageError(
+            "the config has a queue: section (distributed work): start `misinfo worker` and `misinfo beat`"
+            " instead of `misinfo run`, and `misinfo serve` for the web app (docs/deploy.md)"
+        )
     from monitor.scheduler import serve  # lazy: APScheduler, SQLAlchemy, every stage; only for `run`
 
-    a = app(ctx)
     serve(a.config, web=not no_web, echo=click.echo)  # one Config for the scheduler and the web app
 
 

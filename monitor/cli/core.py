@@ -98,6 +98,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     sync_sources(a.db, a.config.sources)
     close_abandoned(a.db)  # a pass killed with kill -9 shows as interrupted, not ok
     data = get_status(a.db)
+    if a.config.queue is not None:
+        from monitor.distributed.health import health as queue_health  # lazy: Celery, redis-py only then
+
+        data["distributed"] = queue_health(a.config)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -125,6 +129,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"  {s['name']:<24} {s['kind']:<9} last success {s['last_success'] or 'never'}; "
             f"{s['items_24h']} item(s) in 24h; {health}"
         )
+    if "distributed" in data:
+        from monitor.distributed.health import lines  # lazy: Celery and redis-py only with a queue: section
+
+        for line in lines(data["distributed"]):
+            click.echo(line)
 
 
 @click.group()

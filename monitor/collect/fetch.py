@@ -50,6 +50,8 @@ def set_host_limiter(limiter: HostLimiter | None) -> None:
     """Use `limiter` for per-host politeness in this process (None: the process-wide timers)."""
     global _host_limiter
     _host_limiter = limiter
+
+
 _robots_lock = threading.Lock()
 _robots_cache: dict[str, tuple[float, RobotFileParser | None, str | None]] = {}
 
