@@ -16,11 +16,13 @@ $(STAMP): constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the OCR needs (tesseract with Vietnamese, and the DejaVu font the OCR tests render with)
-# and Redis (the broker of the distributed mode, a queue: section; its tests start their own redis-server);
-# installed with apt when run as root, otherwise `misinfo submit --image` says what to install.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-vie fonts-dejavu-core redis-server
+# and Redis (the broker of the distributed mode, a queue: section; its tests start their own redis-server)
+# and PostgreSQL 15 (the optional postgresql:// backend; its tests start a throwaway server from
+# /usr/lib/postgresql/15/bin); installed with apt when run as root, otherwise `misinfo submit --image` says
+# what to install.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-vie fonts-dejavu-core redis-server postgresql
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx vie && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf && command -v redis-server >/dev/null; }; then \
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx vie && test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf && command -v redis-server >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb; }; then \
 	  echo "== installing $(APT_PACKAGES) with apt"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi

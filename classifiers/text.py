@@ -13,10 +13,71 @@ _SPACE = re.compile(r"\s+")
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip diacritics: 'Sáp nhập Đà Nẵng' -> 'sap nhap da nang'."""
+    """Lower-case and strip diacritics: 'Sáp nhập Đà Nẵng' -> 'sap nhap da nang'.
+
+    Same output as _fold_reference, by one table lookup per character when every character of the text
+    folds on its own (nearly all text); otherwise the reference path."""
+    if text.isascii():
+        return text.lower()  # NFD/NFC leave ASCII as it is; no combining marks, no đ
+    try:
+        return text.translate(_FOLD_TABLE)
+    except _NotAlone:
+        return _fold_reference(text)
+
+
+def _fold_reference(text: str) -> str:
+    """fold() by definition: NFD, drop the combining marks (category Mn), NFC, lower-case."""
     decomposed = unicodedata.normalize("NFD", text.translate(_EXTRA_FOLD))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return unicodedata.normalize("NFC", stripped).lower()
+
+
+class _NotAlone(Exception):
+    """A character whose fold may depend on its neighbours (raised through str.translate)."""
+
+
+def _composes_second() -> frozenset[str]:
+    """Characters NFC may compose with the character before them (any canonical pair's second half,
+    Hangul vowel and trailing jamo)."""
+    seconds = {chr(c) for c in range(0x1161, 0x1176)} | {chr(c) for c in range(0x11A8, 0x11C3)}
+    for code in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(chr(int(parts[1], 16)))
+    return frozenset(seconds)
+
+
+class _FoldTable(dict[int, str]):
+    """fold() of single characters, filled on first use. A character folds on its own when nothing of
+    its decomposition that survives the stripping can reorder (combining class 0) or compose with a
+    neighbour, and its lower-case does not depend on the context (only Greek capital sigma does, in
+    CPython's str.lower); any other character raises _NotAlone and the text takes the reference path."""
+
+    seconds: frozenset[str] | None = None
+    not_alone: set[int] = {0x03A3}  # noqa: RUF012 (one table per process)
+
+    def __missing__(self, code: int) -> str:
+        if code in self.not_alone:
+            raise _NotAlone
+        ch = chr(code)
+        if _FoldTable.seconds is None:
+            _FoldTable.seconds = _composes_second()
+        kept = [
+            c
+            for c in unicodedata.normalize("NFD", ch.translate(_EXTRA_FOLD))
+            if unicodedata.category(c) != "Mn"
+        ]
+        if any(unicodedata.combining(c) or c in _FoldTable.seconds for c in kept):
+            self.not_alone.add(code)
+            raise _NotAlone
+        folded = _fold_reference(ch)
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
 
 
 def normalize(text: str) -> str:

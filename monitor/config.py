@@ -24,6 +24,7 @@ from pydantic import (
 from monitor.errors import ConfigError
 from monitor.notify.addresses import check_address, check_sender
 from monitor.review.roles import ROLE_NAMES
+from monitor.store.backend import check_url, is_url
 
 DEFAULT_CONFIG = "config.yaml"
 ENV_CONFIG = "MISINFO_CONFIG"
@@ -568,7 +569,11 @@ class WebConfig(Strict):
 
 
 class Config(Strict):
-    database: str = Field(default="var/misinfo.db", description="SQLite database file.")
+    database: str = Field(
+        default="var/misinfo.db",
+        description="SQLite database file (the default), or a PostgreSQL server as "
+        "postgresql://user[:password]@host[:port]/dbname (psycopg; see docs/deploy.md).",
+    )
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
     sources: list[SourceConfig] = Field(default_factory=list)
     collect: CollectConfig = Field(default_factory=CollectConfig)
@@ -626,8 +631,22 @@ class Config(Strict):
         p = Path(value)
         return p if p.is_absolute() else (self.base_dir / p)
 
+    @field_validator("database")
+    @classmethod
+    def _database_target(cls, value: str) -> str:
+        if is_url(value):
+            problem = check_url(value)
+            if problem:
+                raise ValueError(problem)
+        elif not value.strip():
+            raise ValueError("give a SQLite file path or a postgresql://user@host:5432/dbname URL")
+        return value
+
     @property
-    def database_path(self) -> Path:
+    def database_path(self) -> Path | str:
+        """The SQLite file (resolved against the config's folder), or the PostgreSQL URL as written."""
+        if is_url(self.database):
+            return self.database
         return self.path(self.database)
 
     @property

@@ -109,6 +109,31 @@ def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     database.conn.close()
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One throwaway PostgreSQL server for the session (tests/pg_server.py); skip locally, FAIL in CI when
+    postgresql-15 is not installed."""
+    from tests import pg_server as pg
+
+    require(pg.available(), "PostgreSQL (initdb, pg_ctl) and psycopg", pg.INSTALL)
+    server = pg.PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlite_utils.Database]:
+    """A migrated database on each backend: a SQLite file, then a fresh schema on the test PostgreSQL."""
+    from monitor.store import connect
+
+    target = str(tmp_path / "test.db")
+    if request.param == "postgresql":
+        target = request.getfixturevalue("pg_server").fresh_url()
+    database = connect(target)
+    yield database
+    database.conn.close()
+
+
 @pytest.fixture
 def fake_encoder() -> HashingEncoder:
     return HashingEncoder()

@@ -299,3 +299,63 @@ def test_language_detection_gives_the_library_scores_exactly() -> None:
     ours = normalize._identifier
     for sample in samples:
         assert ours.classify(sample) == stock.classify(sample)
+
+
+# --- failures per source, the fold table -----------------------------------------------------------------
+
+
+def test_a_source_whose_batch_fails_does_not_stop_the_others(
+    http_server: FixtureServer, make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls = [_feed(http_server, f"/f{k}.xml", _entries(10, seed=k, prefix=f"f{k}")) for k in range(3)]
+    cfg = load_config(
+        make_sources(
+            make_config, [{"name": f"f{k}", "kind": "rss", "url": url} for k, url in enumerate(urls)]
+        )
+    )
+    real = collect_run.store_batch
+
+    def fail_for_the_second(db: Any, source_id: int, batch: list[Any]) -> list[tuple[int, bool]]:
+        if source_id == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(db, source_id, batch)
+
+    monkeypatch.setattr(collect_run, "store_batch", fail_for_the_second)
+    db = connect(cfg.database_path)
+    report = collect_run.run_collect(cfg, db)
+    assert [(s.name, s.status, s.new) for s in report.sources] == [
+        ("f0", "ok", 10),
+        ("f1", "error", 0),
+        ("f2", "ok", 10),
+    ]
+    assert "disk I/O error" in (report.sources[1].error or "")
+    state = db.execute("SELECT name, etag, consecutive_failures FROM sources ORDER BY id").fetchall()
+    assert [tuple(r) for r in state] == [("f0", '"v1"', 0), ("f1", None, 1), ("f2", '"v1"', 0)]
+    assert db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 20
+    db.conn.close()
+
+
+def _corpus_texts() -> list[str]:
+    root = Path(__file__).resolve().parent.parent / "data"
+    paths = sorted((root / "labelled").glob("*.csv")) + sorted((root / "eval").glob("*.tsv"))
+    assert paths
+    texts = []
+    for path in paths:
+        body = path.read_text(encoding="utf-8")
+        texts.append(body)
+        texts.extend(body.splitlines())
+    return texts
+
+
+def test_fold_by_table_is_the_reference_fold() -> None:
+    """fold() looks characters up in a table when each folds on its own: the very output of NFD, dropping
+    the marks, NFC and lower-case, on every labelled and evaluation text and on every code point."""
+    from classifiers.text import _fold_reference
+
+    for text in _corpus_texts() + [f"{t}\n{x}" for t, x in _texts()]:
+        assert fold(text) == _fold_reference(text), text[:80]
+    codes = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    for start in range(0, len(codes), 48):  # every code point, next to its neighbours and to letters
+        run = "".join(chr(c) for c in codes[start : start + 48])
+        for text in (run, "a" + "e".join(run) + "Σ", "".join(c + "\u0301" for c in run)):
+            assert fold(text) == _fold_reference(text), [hex(ord(c)) for c in run[:3]]

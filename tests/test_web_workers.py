@@ -443,3 +443,32 @@ def test_the_default_queue_reads_its_partial_index_and_matches_the_per_state_mer
     expected = db.execute("SELECT COUNT(*) FROM flags WHERE state IN ('new', 'in_review')").fetchone()[0]
     assert len(seen) == len(set(seen)) == expected and pages > 2
     db.conn.close()
+
+
+def test_quick_pages_run_on_the_event_loop_and_slow_ones_keep_the_thread_pool(web: WebEnv) -> None:  # noqa: F811
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    from monitor.web.app import ROUTER_MODULES
+
+    assert web.app.state.routers == list(ROUTER_MODULES)
+    kinds = {
+        (method, route.path): inspect.iscoroutinefunction(route.endpoint)
+        for router in ROUTER_MODULES.values()
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    for quick in [("GET", "/queue"), ("GET", "/items/{item_id}"), ("GET", "/api/queue"), ("POST", "/logout")]:
+        assert kinds[quick], quick
+    # Password hashing, OCR, sums over the whole database: on the pool, so they never stall a worker's loop.
+    for slow in [
+        ("POST", "/login"),
+        ("GET", "/search"),
+        ("GET", "/api/items"),
+        ("GET", "/reports"),
+        ("GET", "/audit"),
+    ]:
+        assert not kinds[slow], slow
+    # (POST /api/submissions is async and hands the pipeline to the pool itself: run_in_threadpool.)

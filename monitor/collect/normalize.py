@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -158,25 +159,39 @@ def _parse_text(text: str, tz: tzinfo) -> datetime | None:
 # --- language ---------------------------------------------------------------------------------------
 
 _identifier: Any = None
+_identifier_lock = threading.Lock()
+
+
+def _lang_identifier() -> Any:
+    """py3langid's identifier, loaded once per process (about half a second)."""
+    global _identifier
+    if _identifier is None:
+        with _identifier_lock:
+            if _identifier is None:
+                from py3langid.langid import _load_identifier
+
+                identifier = _load_identifier(norm_probs=True)
+                # The model's table is float16; numpy converts the rows each text needs to float32 on every
+                # call. Converting it once gives the very same scores (tests/test_collect_perf.py) at a third
+                # of the cost.
+                table = identifier.nb_ptc.astype(np.float32)
+                identifier.nb_ptc = table
+                identifier._full_model = (table, *identifier._full_model[1:])
+                _identifier = identifier
+    return _identifier
+
+
+def preload_lang() -> None:
+    """Load the language model now (collect runs it on a thread while the first feeds download)."""
+    _lang_identifier()
 
 
 def detect_lang(text: str) -> str | None:
     """ISO 639-1 code from py3langid (offline), or None for text too short to tell."""
-    global _identifier
     sample = text.strip()[:600]  # enough to tell; the cost grows with the length
     if len(sample) < 12 or not any(ch.isalpha() for ch in sample):
         return None
-    if _identifier is None:
-        from py3langid.langid import _load_identifier
-
-        identifier = _load_identifier(norm_probs=True)
-        # The model's table is float16; numpy converts the rows each text needs to float32 on every call.
-        # Converting it once gives the very same scores (tests/test_collect_perf.py) at a third of the cost.
-        table = identifier.nb_ptc.astype(np.float32)
-        identifier.nb_ptc = table
-        identifier._full_model = (table, *identifier._full_model[1:])
-        _identifier = identifier
-    lang, prob = _identifier.classify(sample)
+    lang, prob = _lang_identifier().classify(sample)
     return str(lang) if prob >= 0.5 else None
 
 
@@ -202,8 +217,24 @@ def shingles_of_folded(folded: str) -> set[str]:
     return {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)}
 
 
+# blake2b of a shingle, kept: news repeats the same syllable bigrams all day, and hashing each one anew was
+# a third of the near-duplicate cost. Bounded (emptied when full); values are the very same digests.
+_SHINGLE_DIGESTS: dict[str, bytes] = {}
+SHINGLE_CACHE_MAX = 200_000
+
+
+def _digest(shingle: str) -> bytes:
+    digest = hashlib.blake2b(shingle.encode("utf-8"), digest_size=8).digest()
+    if len(_SHINGLE_DIGESTS) >= SHINGLE_CACHE_MAX:
+        _SHINGLE_DIGESTS.clear()
+    _SHINGLE_DIGESTS[shingle] = digest
+    return digest
+
+
 def _hashes(feats: set[str]) -> np.ndarray:
-    digests = b"".join(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest() for s in sorted(feats))
+    """The 64-bit hash of each shingle (in no particular order: MinHash takes minima, simhash counts votes)."""
+    cache = _SHINGLE_DIGESTS
+    digests = b"".join([cache.get(s) or _digest(s) for s in feats])
     return np.frombuffer(digests, dtype=np.uint64)
 
 

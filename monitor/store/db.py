@@ -1,4 +1,5 @@
-"""Open the SQLite database (WAL, busy_timeout, foreign keys), manage write transactions, convert times."""
+"""Open the database (SQLite: WAL, busy_timeout, foreign keys; PostgreSQL: a postgresql:// URL, see
+backend.py), manage write transactions, convert times."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.errors import StoreError
+from monitor.store.backend import PgDatabase, is_url, open_pg
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -44,8 +46,11 @@ def from_db_time(value: str | None) -> datetime | None:
 def open_db(path: str | Path) -> sqlite_utils.Database:
     """Open (creating if needed) the database at `path` and set pragmas; no migrations.
 
+    `path` is a SQLite file, or a postgresql:// URL (backend.PgDatabase, the same store API).
     Use monitor.store.connect, which also applies pending migrations (monitor.store.migrations).
     """
+    if is_url(path):
+        return open_pg(str(path))
     p = Path(path)
     if str(path) != ":memory:":
         try:
@@ -103,7 +108,9 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         # Someone began a transaction without write(); treat it as ours to nest into.
         level = 1
         depth[key] = 0
-    if level == 0:
+    if level == 0 and isinstance(db, PgDatabase):
+        db.begin_write()  # BEGIN + the store's write lock: writers one at a time, as on SQLite
+    elif level == 0:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -135,6 +142,8 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 
 def _path_of(conn: sqlite3.Connection) -> str | None:
+    if not isinstance(conn, sqlite3.Connection):
+        return None
     try:
         row = conn.execute("PRAGMA database_list").fetchone()
     except sqlite3.Error:
@@ -173,6 +182,8 @@ class ConnectionPool:
         self._lock = threading.Lock()
 
     def _identity(self) -> tuple[int, int] | None:
+        if is_url(self.path):
+            return (0, 0)  # a server: the same database for as long as the pool lives
         try:
             st = os.stat(self.path)
         except OSError:
@@ -197,6 +208,8 @@ class ConnectionPool:
     def put(self, db: sqlite_utils.Database) -> None:
         """Give a connection back (closed instead when the pool is full or it is unusable)."""
         try:
+            if getattr(db.conn, "closed", False):
+                return  # a PostgreSQL connection the server dropped
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
         except sqlite3.Error:

@@ -41,8 +41,10 @@ def store_vectors(
         for h, vec in zip(hashes, vectors, strict=True):
             v = np.ascontiguousarray(vec, dtype=np.float32)
             db.execute(
-                "INSERT OR REPLACE INTO embeddings (text_hash, model_id, dim, vector, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                # Portable upsert (SQLite and PostgreSQL): the same row INSERT OR REPLACE would leave.
+                "INSERT INTO embeddings (text_hash, model_id, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (text_hash, model_id) DO UPDATE SET dim = excluded.dim,"
+                " vector = excluded.vector, created_at = excluded.created_at",
                 [h, model_id, int(v.shape[0]), v.tobytes(), now],
             )
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.errors import NotFound, UsageError
+from monitor.store.backend import SQLITE, dialect
 from monitor.store.db import query_one, utcnow, write
 from monitor.store.items import get_item, item_evidence, read_blob, search_items
 from monitor.store.rebuttals import suggestions_for
@@ -123,12 +124,19 @@ def is_unfiltered(filt: QueueFilter) -> bool:
 
 
 def queue_sql(
-    filt: QueueFilter, state: str | None, after: tuple[float, str, int] | None, limit: int
+    filt: QueueFilter,
+    state: str | None,
+    after: tuple[float, str, int] | None,
+    limit: int,
+    sql_dialect: str = SQLITE,
 ) -> tuple[str, list[Any]]:
     """The SQL for one state's slice of the queue (exposed for EXPLAIN QUERY PLAN checks)."""
     where, params = _where(filt, state, after)
     rows_sql = _ROW_SQL
-    if state == OPEN:  # left to itself the planner picks a state index and sorts the whole open queue
+    # PostgreSQL has no INDEXED BY: its planner takes the partial index flags_open_queue on its own.
+    if (
+        state == OPEN and sql_dialect == SQLITE
+    ):  # left to itself the planner picks a state index and sorts the whole open queue
         rows_sql = _ROW_SQL.replace("FROM flags f\n", "FROM flags f INDEXED BY flags_open_queue\n")
     sql = f"{rows_sql}{where} ORDER BY f.risk DESC, f.flagged_at DESC, f.id DESC LIMIT ?"
     return sql, [*params, limit]
@@ -155,8 +163,9 @@ def list_queue(
     states: tuple[str | None, ...] = filt.states
     if set(filt.states) == {"new", "in_review"} and is_unfiltered(filt):
         states = (OPEN,)
+    sql_dialect = dialect(db)
     for state in states:
-        sql, params = queue_sql(filt, state, after, limit + 1)
+        sql, params = queue_sql(filt, state, after, limit + 1, sql_dialect)
         slices.append(list(db.query(sql, params)))
     # Every key descends (risk, flagged_at, id): one reverse sort of the few slices merges them.
     rows = sorted((row for part in slices for row in part), key=_order_key, reverse=True)[: limit + 1]

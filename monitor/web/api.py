@@ -17,7 +17,7 @@ from monitor.store import queue as q
 from monitor.store.assignments import get_assignment
 from monitor.store.rebuttals import get_rebuttal, list_rebuttals
 from monitor.web.deps import api_user, config, get_db
-from monitor.web.inline import InlineRoute
+from monitor.web.inline import InlineRoute, blocking
 
 router = APIRouter(prefix="/api", tags=["api"], route_class=InlineRoute)
 
@@ -117,6 +117,7 @@ def api_queue(
 
 
 @router.get("/items", summary="Full-text search across all items (accents optional)")
+@blocking  # full-text search over every item can take longer than a page
 def api_search(
     q_: str = Query("", alias="q", description="Words to find"),
     limit: int = Query(50, ge=1, le=200),

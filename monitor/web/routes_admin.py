@@ -15,7 +15,7 @@ from monitor.review import roles
 from monitor.store.audit_query import audit_actions, audit_actors, search_audit
 from monitor.store.db import to_db_time
 from monitor.web.deps import config, get_db, render, require_user
-from monitor.web.inline import InlineRoute
+from monitor.web.inline import InlineRoute, blocking
 
 router = APIRouter(route_class=InlineRoute)
 
@@ -32,6 +32,7 @@ def _local_day_start(value: str, tz: str) -> str | None:
 
 
 @router.get("/audit", include_in_schema=False)
+@blocking  # filters over the whole audit log
 def audit_page(
     request: Request,
     actor: str = "",

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from monitor.notify.digest import preview_html
 from monitor.review import roles
 from monitor.web.deps import config, get_db, language, render, require_roles
-from monitor.web.inline import InlineRoute
+from monitor.web.inline import InlineRoute, blocking
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=InlineRoute)
@@ -42,6 +42,7 @@ def _choices(request: Request, role: str, lang: str) -> tuple[str, str]:
 
 
 @router.get("/digest/preview", include_in_schema=False)
+@blocking  # builds the whole digest: a day of items and decisions
 def preview_page(
     request: Request,
     role: str = "coordinator",
@@ -65,6 +66,7 @@ def preview_page(
 
 
 @router.get("/digest/preview.html", include_in_schema=False)
+@blocking  # builds the whole digest: a day of items and decisions
 def preview_raw(
     request: Request,
     role: str = "coordinator",

@@ -22,7 +22,7 @@ from monitor.store import submissions as submissions_store
 from monitor.store.rebuttals import list_rebuttals
 from monitor.web.deps import can, config, flash, get_db, is_htmx, language, render, require_user, verify_csrf
 from monitor.web.fragments import FragmentCache
-from monitor.web.inline import InlineRoute
+from monitor.web.inline import InlineRoute, blocking
 
 router = APIRouter(include_in_schema=False, route_class=InlineRoute)
 
@@ -182,6 +182,7 @@ def _can_act(user: dict[str, Any]) -> bool:
 
 
 @router.get("/search")
+@blocking  # full-text search over every item can take longer than a page
 def search_page(
     request: Request,
     q_: str = Query("", alias="q"),
