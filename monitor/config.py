@@ -8,6 +8,7 @@ import warnings
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -648,6 +649,17 @@ class Config(Strict):
         if is_url(self.database):
             return self.database
         return self.path(self.database)
+
+    @property
+    def database_label(self) -> str:
+        """The database for logs and messages: the file, or the URL with its password replaced by ***."""
+        target = str(self.database_path)
+        if not is_url(target):
+            return target
+        parts = urlsplit(target)
+        if parts.password is None:
+            return target
+        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
     @property
     def state_path(self) -> Path:

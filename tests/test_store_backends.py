@@ -231,3 +231,12 @@ def test_database_urls_are_checked_and_redacted() -> None:
     assert "not a supported" in str(check_url("mysql://x@y/z"))
     assert "invalid port" in str(check_url("postgresql://x@y:port/z"))
     assert redact("postgresql://misinfo:secret@db:5432/m") == "postgresql://misinfo:***@db:5432/m"
+
+
+def test_messages_name_a_postgresql_database_without_its_password(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+
+    cfg = parse_config("database: postgresql://monitor:s3cret@127.0.0.1:5432/misinfo\n", base_dir=tmp_path)
+    assert cfg.database_label == "postgresql://monitor:***@127.0.0.1:5432/misinfo"
+    assert "s3cret" not in cfg.database_label
+    assert parse_config("database: m.db\n", base_dir=tmp_path).database_label == str(tmp_path / "m.db")

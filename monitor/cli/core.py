@@ -28,7 +28,7 @@ def check(ctx: click.Context) -> None:
     cfg = app(ctx).config
     enabled = [s for s in cfg.sources if s.enabled]
     click.echo(f"OK: {app(ctx).config_path} is valid")
-    click.echo(f"  database: {cfg.database_path}")
+    click.echo(f"  database: {cfg.database_label}")
     click.echo(f"  sources: {len(cfg.sources)} ({len(enabled)} enabled)")
     for src in cfg.sources:
         click.echo(
@@ -70,7 +70,7 @@ def init(ctx: click.Context, admin_name: str, password_stdin: bool) -> None:
     existing = get_user(db, admin_name)
     if existing is not None:
         click.echo(
-            f"Database ready at {a.config.database_path}; user '{admin_name}' already exists, kept as is."
+            f"Database ready at {a.config.database_label}; user '{admin_name}' already exists, kept as is."
         )
         return
     if password_stdin:
@@ -80,7 +80,7 @@ def init(ctx: click.Context, admin_name: str, password_stdin: bool) -> None:
     if not password:
         raise UsageError("the password is empty — pass it on standard input with --password-stdin or type it")
     create_user(db, admin_name, password, "admin", actor="cli:init")
-    click.echo(f"Database ready at {a.config.database_path} ({len(applied)} migration(s) applied).")
+    click.echo(f"Database ready at {a.config.database_label} ({len(applied)} migration(s) applied).")
     click.echo(f"Administrator '{admin_name}' created.")
 
 
@@ -105,7 +105,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo(f"Database: {a.config.database_path}")
+    click.echo(f"Database: {a.config.database_label}")
     click.echo(f"Items: {data['items']}")
     click.echo("Flagged: " + ", ".join(f"{k} {v}" for k, v in data["flagged"].items()))
     click.echo("Rebuttals: " + ", ".join(f"{k} {v}" for k, v in data["rebuttals"].items()))

@@ -306,12 +306,12 @@ def _install_handlers(app: FastAPI) -> None:
         text = str(exc)
         if "readonly" in text or "read-only" in text:
             message = (
-                f"the database {cfg.database_path} is read-only: nothing can be saved (sign-ins included) — "
+                f"the database {cfg.database_label} is read-only: nothing can be saved (sign-ins included) — "
                 "check the file's and its folder's permissions and the disk"
             )
         else:
             message = (
-                f"the database {cfg.database_path} cannot be used right now ({text}) — try again shortly"
+                f"the database {cfg.database_label} cannot be used right now ({text}) — try again shortly"
             )
         log.error("database error on %s: %s", request.url.path, text)
         return _error_response(request, 503, message)
