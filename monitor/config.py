@@ -572,8 +572,9 @@ class WebConfig(Strict):
 class Config(Strict):
     database: str = Field(
         default="var/misinfo.db",
-        description="SQLite database file (the default), or a PostgreSQL server as "
-        "postgresql://user[:password]@host[:port]/dbname (psycopg; see docs/deploy.md).",
+        description="SQLite database file (the default). A PostgreSQL server "
+        "(postgresql://user[:password]@host[:port]/dbname) is a preview: the store's core works on it, but "
+        "scoring, reports and grouping do not yet (docs/deploy.md).",
     )
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
     sources: list[SourceConfig] = Field(default_factory=list)
