@@ -573,8 +573,9 @@ class Config(Strict):
     database: str = Field(
         default="var/misinfo.db",
         description="SQLite database file (the default). A PostgreSQL server "
-        "(postgresql://user[:password]@host[:port]/dbname) is a preview: the store's core works on it, but "
-        "scoring, reports and grouping do not yet (docs/deploy.md).",
+        "(postgresql://user[:password]@host[:port]/dbname) is a preview: classify, match, group, the "
+        "review queue, search and status work on it; the reports page and evidence retention do not yet "
+        "(docs/deploy.md).",
     )
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -59,8 +59,7 @@ def get_encoder(cfg: Config) -> tuple[Encoder, str | None]:
 
 
 def _db_key(db: sqlite_utils.Database) -> str:
-    row = db.execute("PRAGMA database_list").fetchone()
-    return str(row[2] if row and row[2] else id(db))
+    return store.database_key(db)
 
 
 def _reranker_tag(path: Path | None) -> str:

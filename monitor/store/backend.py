@@ -13,7 +13,10 @@ on PostgreSQL: ..." rather than guessed at):
 - `INSERT OR IGNORE INTO t ...` -> `INSERT INTO t ... ON CONFLICT DO NOTHING`;
 - `lastrowid`: an INSERT into a table whose `id` is an identity column gets `RETURNING id`;
 - a few whole statements of modules whose SQL is shared verbatim (PG_STATEMENTS, exact text);
-- booleans sent as 0/1 (the schema keeps SQLite's integer flags), numeric results as int/float;
+- `LIKE` -> `ILIKE` (SQLite's LIKE ignores case, PostgreSQL's does not; ILIKE also folds non-ASCII case,
+  which SQLite's leaves alone);
+- booleans sent as 0/1 (the schema keeps SQLite's integer flags), and boolean results (`x = y`, EXISTS)
+  read back as 0/1 as SQLite returns them; numeric results as int/float;
 - errors re-raised as the sqlite3 exception classes the callers already catch (IntegrityError,
   OperationalError, DatabaseError), with PostgreSQL's message.
 
@@ -171,6 +174,15 @@ def translate(sql: str, named: bool = False) -> Translated:
             out.append("%%")
             code.append("%")
             i += 1
+        elif (
+            ch in "lL"
+            and text[i : i + 4].upper() == "LIKE"
+            and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"))
+            and (i + 4 >= n or not (text[i + 4].isalnum() or text[i + 4] == "_"))
+        ):
+            out.append("ILIKE")  # SQLite's LIKE ignores case
+            code.append("LIKE")
+            i += 4
         elif named and ch == ":" and i + 1 < n and text[i + 1] != ":" and (i == 0 or text[i - 1] != ":"):
             m = _NAME.match(text, i + 1)
             if m:
@@ -394,6 +406,7 @@ class PgDatabase(sqlite_utils.Database):
         return cast(sqlite3.Cursor, self.pg.execute(sql, parameters))
 
     def executescript(self, sql: str) -> sqlite3.Cursor:
+        self.pg._identity_tables = None  # a migration script may create tables with identity ids
         return cast(sqlite3.Cursor, self.pg._run(sql, None, None))
 
     def query(  # type: ignore[override]
@@ -432,7 +445,8 @@ _loader_lock = threading.Lock()
 
 
 def _register_loaders(raw: psycopg.Connection[Any]) -> None:
-    """numeric (SUM of integers, AVG) as int when whole else float, as SQLite returns them."""
+    """numeric (SUM of integers, AVG) as int when whole else float, and booleans as 0/1, as SQLite returns
+    them."""
     from psycopg.adapt import Loader
 
     class NumericLoader(Loader):
@@ -442,8 +456,13 @@ def _register_loaders(raw: psycopg.Connection[Any]) -> None:
                 return int(text)
             return float(text)
 
+    class BoolAsIntLoader(Loader):
+        def load(self, data: Any) -> Any:
+            return 1 if bytes(data) in (b"t", b"\x01") else 0
+
     with _loader_lock:
         raw.adapters.register_loader("numeric", NumericLoader)
+        raw.adapters.register_loader("bool", BoolAsIntLoader)
 
 
 def open_pg(url: str) -> PgDatabase:

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import utcnow, write
 from monitor.store.schema import run_script
 
@@ -95,12 +96,15 @@ def remove_items(db: sqlite_utils.Database, item_ids: Sequence[int]) -> None:
 def add_items(db: sqlite_utils.Database, group_id: int, item_ids: Sequence[int]) -> None:
     """Put items in an existing group."""
     now = utcnow()
+    sql = (
+        "INSERT INTO claim_group_items (item_id, group_id, added_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (item_id) DO UPDATE SET group_id = excluded.group_id, added_at = excluded.added_at"
+        if dialect(db) == POSTGRESQL
+        else "INSERT OR REPLACE INTO claim_group_items (item_id, group_id, added_at) VALUES (?, ?, ?)"
+    )
     with write(db):
         for iid in item_ids:
-            db.execute(
-                "INSERT OR REPLACE INTO claim_group_items (item_id, group_id, added_at) VALUES (?, ?, ?)",
-                [iid, group_id, now],
-            )
+            db.execute(sql, [iid, group_id, now])
         db.execute("UPDATE claim_groups SET updated_at = ? WHERE id = ?", [now, group_id])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.text import fold
+from monitor.store.backend import POSTGRESQL, PgDatabase, dialect, redact
 from monitor.store.db import query_one, utcnow, write
 from monitor.store.items import fts_query
 
@@ -32,6 +33,15 @@ def _match_state(db: sqlite_utils.Database) -> None:
 # match_state remembers which library version each item was matched against, so an item whose
 # suggestions came out empty is not recomputed on every run.
 MIGRATIONS = [("rebuttals_0001_match_state", _match_state)]
+
+
+def database_key(db: sqlite_utils.Database) -> str:
+    """What names this database in the matcher's cache: the SQLite file, or the PostgreSQL URL (its
+    search_path included; password left out)."""
+    if isinstance(db, PgDatabase):
+        return redact(db.url)
+    row = db.execute("PRAGMA database_list").fetchone()
+    return str(row[2] if row and row[2] else id(db))
 
 
 def approved_claims(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -121,7 +131,13 @@ def record_version(
 
 def id_for_key(db: sqlite_utils.Database, key: str, other_than: int | None = None) -> int | None:
     """The id of the rebuttal with this key (other than `other_than`), or None."""
-    row = query_one(db, "SELECT id FROM rebuttals WHERE key = ? AND id IS NOT ?", [key, other_than])
+    # PostgreSQL spells SQLite's null-safe `IS NOT` as IS DISTINCT FROM.
+    sql = (
+        "SELECT id FROM rebuttals WHERE key = ? AND id IS DISTINCT FROM ?"
+        if dialect(db) == POSTGRESQL
+        else "SELECT id FROM rebuttals WHERE key = ? AND id IS NOT ?"
+    )
+    row = query_one(db, sql, [key, other_than])
     return int(str(row["id"])) if row else None
 
 
@@ -221,10 +237,17 @@ def list_rebuttals(
         fq = _fts_query(q)
         if fq is None:
             return []
-        join = "JOIN rebuttals_fts ON rebuttals_fts.rowid = r.id"
-        where.append("rebuttals_fts MATCH ?")
-        params.append(fq)
-        order = "rebuttals_fts.rank, r.id"
+        if dialect(db) == POSTGRESQL:
+            # tsvector over the same folded text (pg_schema.rebuttals_fts); best rank first, as FTS5's rank.
+            join = "JOIN rebuttals_fts ON rebuttals_fts.rowid = r.id CROSS JOIN fts_query(?) AS fq"
+            params.insert(0, fq)  # the join's placeholder comes before the WHERE's
+            where.append("rebuttals_fts.tsv @@ fq")
+            order = "ts_rank(rebuttals_fts.tsv, fq) DESC, r.id"
+        else:
+            join = "JOIN rebuttals_fts ON rebuttals_fts.rowid = r.id"
+            where.append("rebuttals_fts MATCH ?")
+            params.append(fq)
+            order = "rebuttals_fts.rank, r.id"
     sql = (
         f"SELECT r.id, r.key, r.title, r.short_answer, r.status, r.language, r.version, r.updated_at"
         f" FROM rebuttals r {join} {'WHERE ' + ' AND '.join(where) if where else ''}"
@@ -296,7 +319,11 @@ def replace_suggestions(
                 ],
             )
         db.execute(
-            "INSERT OR REPLACE INTO match_state (item_id, library_version, computed_at) VALUES (?, ?, ?)",
+            "INSERT INTO match_state (item_id, library_version, computed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (item_id) DO UPDATE SET library_version = excluded.library_version,"
+            " computed_at = excluded.computed_at"
+            if dialect(db) == POSTGRESQL
+            else "INSERT OR REPLACE INTO match_state (item_id, library_version, computed_at) VALUES (?, ?, ?)",
             [item_id, library_version, now],
         )
 
@@ -316,11 +343,14 @@ def stale_flagged_items(db: sqlite_utils.Database) -> list[int]:
 def item_texts(db: sqlite_utils.Database, item_ids: list[int]) -> dict[int, str]:
     """Title and text of items, joined, for matching (with text read from their images, item_ocr)."""
     out: dict[int, str] = {}
+    ocr_text = (
+        "string_agg(o.text, chr(10))" if dialect(db) == POSTGRESQL else "group_concat(o.text, char(10))"
+    )
     for start in range(0, len(item_ids), 500):
         chunk = item_ids[start : start + 500]
         marks = ",".join("?" for _ in chunk)
         for iid, title, text, ocr in db.execute(
-            "SELECT i.id, i.title, i.text, (SELECT group_concat(o.text, char(10)) FROM item_ocr o"
+            f"SELECT i.id, i.title, i.text, (SELECT {ocr_text} FROM item_ocr o"
             f" WHERE o.item_id = i.id AND o.text != i.text) FROM items i WHERE i.id IN ({marks})",
             chunk,  # noqa: S608 - placeholders only
         ).fetchall():

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from monitor.store.backend import POSTGRESQL, dialect, unsupported
 from monitor.store.db import from_db_time, to_db_time, utcnow
 
 Rows = list[dict[str, Any]]
@@ -275,8 +276,25 @@ TABLES: dict[str, tuple[str, Callable[[sqlite_utils.Database, Window], Rows]]] =
 }
 
 
+# The report migrations whose tables and triggers have no PostgreSQL twin yet (pg_schema.PG_MIGRATIONS).
+_NOT_ON_POSTGRESQL = ("reports_0002_daily_counts", "reports_0003_link_times")
+
+
+def require_backend_support(db: sqlite_utils.Database) -> None:
+    """Raise "not supported yet on PostgreSQL" (a StoreError) rather than let PostgreSQL answer
+    "relation does not exist" while a report migration is unported. No query; nothing on SQLite."""
+    if dialect(db) != POSTGRESQL:
+        return
+    from monitor.store.pg_schema import PG_MIGRATIONS
+
+    missing = [name for name in _NOT_ON_POSTGRESQL if PG_MIGRATIONS.get(name) is None]
+    if missing:
+        raise unsupported(f"the reports (migrations {', '.join(missing)})")
+
+
 def table(db: sqlite_utils.Database, name: str, window: Window) -> Rows:
     """One named report table (a key of TABLES)."""
+    require_backend_support(db)
     return TABLES[name][1](db, window)
 
 
@@ -468,6 +486,7 @@ def _split(script: str) -> list[str]:
 
 def recount(db: sqlite_utils.Database) -> None:
     """Rebuild the daily counts from the rows (a repair tool; the triggers normally keep them exact)."""
+    require_backend_support(db)
     for statement in _split(_backfill_sql()):
         db.execute(statement)
 

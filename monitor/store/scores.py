@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from monitor.store.audit import record
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import scalar, utcnow, write
 from monitor.store.status import get_meta, set_meta
 
@@ -18,6 +20,15 @@ _ITEM_TEXT = (
     "TRIM(COALESCE(i.title, '') || char(10) || COALESCE(i.text, '') || COALESCE((SELECT char(10) ||"
     " group_concat(o.text, char(10)) FROM item_ocr o WHERE o.item_id = i.id AND o.text != i.text), ''))"
 )
+# The same on PostgreSQL: chr() and string_agg() for char() and group_concat().
+_ITEM_TEXT_PG = (
+    "TRIM(COALESCE(i.title, '') || chr(10) || COALESCE(i.text, '') || COALESCE((SELECT chr(10) ||"
+    " string_agg(o.text, chr(10)) FROM item_ocr o WHERE o.item_id = i.id AND o.text != i.text), ''))"
+)
+
+
+def _item_text(db: sqlite_utils.Database) -> str:
+    return _ITEM_TEXT_PG if dialect(db) == POSTGRESQL else _ITEM_TEXT
 
 
 @dataclass
@@ -41,7 +52,7 @@ def unscored_items(
     return list(
         db.query(
             f"""
-            SELECT i.id, {_ITEM_TEXT} AS text, i.lang, i.cluster_id
+            SELECT i.id, {_item_text(db)} AS text, i.lang, i.cluster_id
             FROM items i
             WHERE i.id > ? AND NOT EXISTS (
                 SELECT 1 FROM item_scores s WHERE s.item_id = i.id AND s.model_version = ?)
@@ -70,6 +81,22 @@ def recent_unflagged_items(
     db: sqlite_utils.Database, days: int, after_id: int = 0, limit: int = 256
 ) -> list[dict[str, Any]]:
     """Items fetched in the last `days` days that are not in the queue (keyset pagination by id)."""
+    if dialect(db) == POSTGRESQL:
+        # The cut-off as SQLite's strftime writes it (UTC, seconds, no offset), compared as text alike.
+        since = (datetime.now(UTC) - timedelta(days=int(days))).strftime("%Y-%m-%dT%H:%M:%S")
+        return list(
+            db.query(
+                f"""
+                SELECT i.id, {_ITEM_TEXT_PG} AS text, i.lang, i.cluster_id
+                FROM items i
+                WHERE i.id > ? AND i.fetched_at >= ?
+                  AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.item_id = i.id)
+                ORDER BY i.id
+                LIMIT ?
+                """,
+                [after_id, since, limit],
+            )
+        )
     return list(
         db.query(
             f"""
@@ -99,6 +126,19 @@ def set_library_scan(db: sqlite_utils.Database, version: str) -> None:
         set_meta(db, _LIBRARY_SCAN, version)
 
 
+_SCORE_UPSERT = (
+    "INSERT OR REPLACE INTO item_scores"
+    " (item_id, model_id, model_version, relevance, risk, reasons_json, scored_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SCORE_UPSERT_PG = (
+    "INSERT INTO item_scores (item_id, model_id, model_version, relevance, risk, reasons_json, scored_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, model_version) DO UPDATE SET"
+    " model_id = excluded.model_id, relevance = excluded.relevance, risk = excluded.risk,"
+    " reasons_json = excluded.reasons_json, scored_at = excluded.scored_at"
+)
+
+
 def save_scores(db: sqlite_utils.Database, rows: list[ScoreRow]) -> int:
     """Store scores; insert a new flag for rows asking for one. Returns how many flags were created.
 
@@ -107,13 +147,12 @@ def save_scores(db: sqlite_utils.Database, rows: list[ScoreRow]) -> int:
     """
     now = utcnow()
     created = 0
+    upsert = _SCORE_UPSERT_PG if dialect(db) == POSTGRESQL else _SCORE_UPSERT
     with write(db):
         for r in rows:
             reasons = json.dumps(r.reasons, ensure_ascii=False, sort_keys=True)
             db.execute(
-                "INSERT OR REPLACE INTO item_scores"
-                " (item_id, model_id, model_version, relevance, risk, reasons_json, scored_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                upsert,
                 [r.item_id, r.model_id, r.model_version, r.relevance, r.risk, reasons, now],
             )
             if not r.flag:
@@ -158,7 +197,7 @@ def training_decisions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return list(
         db.query(
             f"""
-            SELECT i.id AS item_id, {_ITEM_TEXT} AS text, i.lang, f.state, f.dismiss_reason
+            SELECT i.id AS item_id, {_item_text(db)} AS text, i.lang, f.state, f.dismiss_reason
             FROM flags f JOIN items i ON i.id = f.item_id
             WHERE f.state IN ('linked', 'escalated')
                OR (f.state = 'dismissed' AND f.dismiss_reason IN ('accurate', 'off_topic'))

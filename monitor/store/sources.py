@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from monitor.store.db import query_one, utcnow, write
+from monitor.store.backend import POSTGRESQL, dialect
+from monitor.store.db import query_one, to_db_time, utcnow, write
 
 
 def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str, int]:
@@ -56,8 +58,23 @@ def get_source(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
 
 def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Per-source health for `misinfo status`: name, kind, last_success, last_error, items_24h."""
-    rows = db.query(
-        """
+    if dialect(db) == POSTGRESQL:
+        # The cut-off as the store writes times (to_db_time), compared as text as on SQLite.
+        since = to_db_time(datetime.now(UTC) - timedelta(days=1))
+        rows = db.query(
+            """
+            SELECT s.name, s.kind, s.enabled, s.last_success, s.last_error, s.last_error_at,
+                   s.consecutive_failures,
+                   (SELECT COUNT(*) FROM items i WHERE i.source_id = s.id AND i.fetched_at >= ?) AS items_24h,
+                   (SELECT f.status || chr(31) || COALESCE(f.error, '') FROM fetch_log f
+                      WHERE f.source_id = s.id AND f.status != 'running' ORDER BY f.id DESC LIMIT 1) AS last_pass
+            FROM sources s ORDER BY s.name
+            """,
+            [since],
+        )
+    else:
+        rows = db.query(
+            """
         SELECT s.name, s.kind, s.enabled, s.last_success, s.last_error, s.last_error_at, s.consecutive_failures,
                (SELECT COUNT(*) FROM items i WHERE i.source_id = s.id
                   AND i.fetched_at >= strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 day')) AS items_24h,
@@ -65,7 +82,7 @@ def source_health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
                   WHERE f.source_id = s.id AND f.status != 'running' ORDER BY f.id DESC LIMIT 1) AS last_pass
         FROM sources s ORDER BY s.name
         """
-    )
+        )
     return [
         {
             "name": r["name"],

@@ -7,6 +7,7 @@ from typing import Any
 import sqlite_utils
 
 from classifiers.text import fold
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import query_one, utcnow, write
 
 SUBMISSION_SOURCE = "submissions"  # the one sources row every submitted item hangs from (never collected)
@@ -159,6 +160,14 @@ def approved_suggestions(db: sqlite_utils.Database, item_id: int, limit: int = 5
 
 def latest_score(db: sqlite_utils.Database, item_id: int) -> dict[str, Any] | None:
     """The newest relevance/risk of an item and whether it is flagged."""
+    if dialect(db) == POSTGRESQL:
+        # No rowid: a tie within one second goes to the row last written (its ctid, the physical position).
+        return query_one(
+            db,
+            "SELECT s.relevance, s.risk, s.model_version, (SELECT COUNT(*) FROM flags f WHERE f.item_id = s.item_id)"
+            " AS flagged FROM item_scores s WHERE s.item_id = ? ORDER BY s.scored_at DESC, s.ctid DESC LIMIT 1",
+            [item_id],
+        )
     return query_one(
         db,
         "SELECT s.relevance, s.risk, s.model_version, (SELECT COUNT(*) FROM flags f WHERE f.item_id = s.item_id)"
@@ -181,7 +190,10 @@ def flagged_representative(db: sqlite_utils.Database, item_id: int) -> int | Non
 def item_text(db: sqlite_utils.Database, item_id: int) -> str:
     """An item's text with the text read from its images (as classification and matching see it)."""
     row = db.execute(
-        "SELECT i.text, (SELECT group_concat(o.text, char(10)) FROM item_ocr o WHERE o.item_id = i.id"
+        "SELECT i.text, (SELECT string_agg(o.text, chr(10)) FROM item_ocr o WHERE o.item_id = i.id"
+        " AND o.text != i.text) FROM items i WHERE i.id = ?"
+        if dialect(db) == POSTGRESQL
+        else "SELECT i.text, (SELECT group_concat(o.text, char(10)) FROM item_ocr o WHERE o.item_id = i.id"
         " AND o.text != i.text) FROM items i WHERE i.id = ?",
         [item_id],
     ).fetchone()
