@@ -472,3 +472,15 @@ def test_quick_pages_run_on_the_event_loop_and_slow_ones_keep_the_thread_pool(we
     ]:
         assert not kinds[slow], slow
     # (POST /api/submissions is async and hands the pipeline to the pool itself: run_in_threadpool.)
+
+
+def test_the_cached_filter_menus_show_a_source_added_since(web: WebEnv) -> None:  # noqa: F811
+    db = web.db()
+    seed_flag(db, "Tin thứ nhất", source="nguon-mot")
+    client = web.client("analyst")
+    assert ">nguon-mot</option>" in client.get("/queue").text
+    assert ">nguon-hai</option>" not in client.get("/queue").text  # the menu is now cached
+    seed_flag(db, "Tin thứ hai", source="nguon-hai")
+    page = client.get("/queue").text
+    assert ">nguon-mot</option>" in page and ">nguon-hai</option>" in page
+    db.conn.close()

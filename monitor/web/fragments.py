@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from markupsafe import Markup
@@ -58,6 +58,26 @@ class FragmentCache:
         with self._lock:
             self.misses += 1
             self._items[key] = html
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return html
+
+    def render_keyed(
+        self, env: Any, template: str, key: Hashable, make_context: Callable[[], dict[str, Any]]
+    ) -> Markup:
+        """The fragment for an explicit `key` that determines it (e.g. a version of the rows it shows);
+        `make_context` (the reads it needs) is called only when it is not cached."""
+        full_key = (template, "keyed", key)
+        with self._lock:
+            found = self._items.get(full_key)
+            if found is not None:
+                self._items.move_to_end(full_key)
+                self.hits += 1
+                return found
+        html = Markup(env.get_template(template).render(**make_context()))
+        with self._lock:
+            self.misses += 1
+            self._items[full_key] = html
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return html

@@ -148,18 +148,21 @@ def queue_page(
             states=review.STATES,
         )
 
-    queue_filters = cache.render(
+    # The menus list every source (hundreds in a real deployment): read them only when they changed.
+    queue_filters = cache.render_keyed(
         env,
         "_queue_filters.html",
-        lang,
-        {
-            "filters": params,
-            "state": state or "open",
-            "states": review.STATES,
-            "sources": q.source_choices(db),
-            "narratives": q.narrative_choices(db),
+        (lang, tuple(sorted(params.items())), state or "open", q.choices_version(db)),
+        lambda: {
+            "r": {
+                "filters": params,
+                "state": state or "open",
+                "states": review.STATES,
+                "sources": q.source_choices(db),
+                "narratives": q.narrative_choices(db),
+            },
+            "_": translate_,
         },
-        _=translate_,
     )
     return render(
         request,
