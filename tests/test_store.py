@@ -10,7 +10,7 @@ import sqlite_utils
 
 from monitor.store import audit as audit_store
 from monitor.store import connect, migrate
-from monitor.store.items import Evidence, NewItem, add_item, read_blob, search_items
+from monitor.store.items import NewItem, add_item, search_items
 
 
 def test_pragmas(db: sqlite_utils.Database) -> None:
@@ -35,20 +35,6 @@ def _item(**kw: object) -> NewItem:
     )
     base.update(kw)
     return NewItem(**base)  # type: ignore[arg-type]
-
-
-def test_dedup_by_url_id_and_hash(db: sqlite_utils.Database) -> None:
-    a, created = add_item(db, _item(canonical_url="https://a.vn/1", evidence=[Evidence(b"<rss/>")]))
-    assert created
-    b, created = add_item(db, _item(canonical_url="https://a.vn/1", title="other"))
-    assert (b, created) == (a, False)
-    c, created = add_item(db, _item(title="Khác hẳn", text="x", canonical_url="https://b.vn/2"))
-    assert created and c != a
-    d, created = add_item(db, _item(canonical_url="https://c.vn/3"))  # same content as a
-    assert (d, created) == (a, False)
-    assert db.execute("SELECT sightings FROM items WHERE id = ?", [a]).fetchone()[0] == 3
-    sha = db.execute("SELECT sha256 FROM evidence WHERE item_id = ?", [a]).fetchone()[0]
-    assert read_blob(db, sha) == b"<rss/>"
 
 
 @pytest.mark.parametrize(

@@ -47,27 +47,14 @@ class FragmentCache:
     ) -> Markup:
         """The fragment for `row`: from the cache, or rendered with `context` (which `context_key` must
         determine: language, permissions, return link) and kept."""
-        key = (template, context_key, freeze(row))
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return found
-        html = Markup(env.get_template(template).render(r=row, **context))
-        with self._lock:
-            self.misses += 1
-            self._items[key] = html
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return html
+        return self.render_keyed(env, template, (context_key, freeze(row)), lambda: {"r": row, **context})
 
     def render_keyed(
         self, env: Any, template: str, key: Hashable, make_context: Callable[[], dict[str, Any]]
     ) -> Markup:
-        """The fragment for an explicit `key` that determines it (e.g. a version of the rows it shows);
+        """The fragment for a `key` that determines it (e.g. a version of the rows it shows);
         `make_context` (the reads it needs) is called only when it is not cached."""
-        full_key = (template, "keyed", key)
+        full_key = (template, key)
         with self._lock:
             found = self._items.get(full_key)
             if found is not None:
