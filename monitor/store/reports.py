@@ -285,7 +285,7 @@ def require_backend_support(db: sqlite_utils.Database) -> None:
     "relation does not exist" while a report migration is unported. No query; nothing on SQLite."""
     if dialect(db) != POSTGRESQL:
         return
-    from monitor.store.pg_schema import PG_MIGRATIONS
+    from monitor.store.pg_schema import PG_MIGRATIONS  # lazy: only on PostgreSQL
 
     missing = [name for name in _NOT_ON_POSTGRESQL if PG_MIGRATIONS.get(name) is None]
     if missing:
