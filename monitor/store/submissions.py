@@ -9,46 +9,45 @@ import sqlite_utils
 from classifiers.text import fold
 from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import query_one, utcnow, write
+from monitor.store.schema import run_script
 
 SUBMISSION_SOURCE = "submissions"  # the one sources row every submitted item hangs from (never collected)
 SUBMISSION_KIND = "submission"
 
 
+# Analysts' submissions, and the text read from an image of an item (a screenshot, a post's attachment),
+# kept beside the item's own text. monitor.store.pg_schema maps the same text to PostgreSQL's types.
+SUBMISSIONS_SQL = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    kind TEXT NOT NULL CHECK (kind IN ('url', 'text', 'image')),
+    user_id INTEGER REFERENCES users(id),
+    submitted_by TEXT NOT NULL,
+    note TEXT,
+    url TEXT,
+    sha256 TEXT,
+    created_item INTEGER NOT NULL DEFAULT 1,
+    submitted_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_item ON submissions(item_id);
+CREATE INDEX IF NOT EXISTS submissions_at ON submissions(submitted_at);
+CREATE TABLE IF NOT EXISTS item_ocr (
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    sha256 TEXT NOT NULL REFERENCES evidence_blobs(sha256),
+    text TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (item_id, sha256)
+);
+"""
+
+
 def _tables(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """
-        CREATE TABLE IF NOT EXISTS submissions (
-            id INTEGER PRIMARY KEY,
-            item_id INTEGER NOT NULL REFERENCES items(id),
-            kind TEXT NOT NULL CHECK (kind IN ('url', 'text', 'image')),
-            user_id INTEGER REFERENCES users(id),
-            submitted_by TEXT NOT NULL,
-            note TEXT,
-            url TEXT,
-            sha256 TEXT,
-            created_item INTEGER NOT NULL DEFAULT 1,
-            submitted_at TEXT NOT NULL
-        )
-        """
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS submissions_item ON submissions(item_id)")
-    db.execute("CREATE INDEX IF NOT EXISTS submissions_at ON submissions(submitted_at)")
-    # Text read from an image of an item (a screenshot, a post's attachment), beside the item's own text.
-    db.execute(
-        """
-        CREATE TABLE IF NOT EXISTS item_ocr (
-            item_id INTEGER NOT NULL REFERENCES items(id),
-            sha256 TEXT NOT NULL REFERENCES evidence_blobs(sha256),
-            text TEXT NOT NULL,
-            lang TEXT NOT NULL,
-            content_type TEXT NOT NULL,
-            width INTEGER,
-            height INTEGER,
-            created_at TEXT NOT NULL,
-            PRIMARY KEY (item_id, sha256)
-        )
-        """
-    )
+    run_script(db, SUBMISSIONS_SQL)
 
 
 MIGRATIONS = [
