@@ -356,12 +356,12 @@ class MatchConfig(Strict):
 
 class GroupConfig(Strict):
     threshold: float = Field(
-        default=0.125,
+        default=0.11,
         ge=-1,
         le=1,
         description="Unanswered claims: a post joins a group when its average similarity to the group's posts "
-        "(encoder vectors through the claim projection + folded lexical) reaches this. Chosen on "
-        "data/dev/novel_rumours_dev.tsv for the bundled encoder.",
+        "(encoder vectors through the claim projection + folded lexical, calibrated by language pair) reaches "
+        "this. Chosen on data/dev/novel_rumours_dev.tsv for the bundled encoder.",
     )
     dense_weight: float = Field(
         default=0.85,
@@ -377,6 +377,23 @@ class GroupConfig(Strict):
         "way paraphrases of one labelled narrative differ (small: strong whitening; large: almost only centring "
         "on the on-topic mean). Learned from the vector pack of classifier.labelled_data; an encoder without a "
         "pack there is centred on the pool instead.",
+    )
+    accurate_floor: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Posts that the claim model learned with the projection (false claim vs accurate, on the "
+        "on-topic labelled posts) gives a probability of a false claim below this stay out of groups (0: none "
+        "does). Chosen on data/dev/novel_rumours_dev.tsv.",
+    )
+    regroup_max_items: int = Field(
+        default=1000,
+        ge=0,
+        le=100000,
+        description="After each arrival, average linkage is re-run over the open groups it touched and their "
+        "neighbours, so early mistakes are undone (ids stay with the group keeping most of their members): over "
+        "every open group while they hold at most this many posts, else over that many posts around the touched "
+        "groups. 0: no re-clustering.",
     )
     min_size: int = Field(default=2, ge=1, le=1000, description="Show groups of at least this many posts.")
     days: int = Field(
@@ -573,9 +590,9 @@ class Config(Strict):
     database: str = Field(
         default="var/misinfo.db",
         description="SQLite database file (the default). A PostgreSQL server "
-        "(postgresql://user[:password]@host[:port]/dbname) is a preview: classify, match, group, the "
-        "review queue, search and status work on it; the reports page and evidence retention do not yet "
-        "(docs/deploy.md).",
+        "(postgresql://user[:password]@host[:port]/dbname) is a preview: collection, classify, match, group, "
+        "the review queue, search, reports, retention and digests work on it; `misinfo migrate --to URL` "
+        "copies a SQLite store into an empty one (docs/deploy.md).",
     )
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
     sources: list[SourceConfig] = Field(default_factory=list)

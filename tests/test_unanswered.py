@@ -268,3 +268,265 @@ def test_evaluate_groups_only_the_posts_that_entered(tmp_path: Path) -> None:
     assert nothing["together_mean"] == round(1 / 3, 3) and nothing["groups_2plus"] == 0
     with pytest.raises(ValueError, match="entered"):
         evaluate(tsv, enc, 0.3, 0.5, None, entered=[True])
+
+
+def _pairs_fixture() -> tuple[np.ndarray, cluster.Pairs]:
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(8, 6)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    pairs = cluster.Pairs(
+        lang=np.array([0, 0, 1, 0, 1, 1, 0, 0]),
+        alone=np.array([False, False, False, False, False, False, True, False]),
+        scale=np.array([[1.0, 1.3], [1.3, 0.9]], np.float32),
+        offset=np.array([[0.0, 0.02], [0.02, -0.01]], np.float32),
+    )
+    return rows, pairs
+
+
+def test_similarities_are_calibrated_by_language_pair_and_alone_posts_meet_nothing() -> None:
+    rows, pairs = _pairs_fixture()
+    s = cluster.similarities(rows, range(8), range(8), pairs)
+    raw = rows @ rows.T
+    assert np.isclose(s[0, 1], raw[0, 1])  # vi-vi: the reference scale
+    assert np.isclose(s[0, 2], 1.3 * raw[0, 2] + 0.02) and np.isclose(s[2, 0], s[0, 2])
+    assert np.isclose(s[2, 4], 0.9 * raw[2, 4] - 0.01)
+    assert (s[6] == -1).all() and (s[:, 6] == -1).all()
+    assert np.allclose(cluster.similarities(rows, [0, 2], [1], None), raw[[0, 2]][:, [1]])
+
+
+def test_assign_and_group_similarity_average_the_calibrated_pairs() -> None:
+    rows, pairs = _pairs_fixture()
+    groups = [[0, 2], [1, 6], [3]]
+    s = cluster.similarities(rows, range(8), range(8), pairs)
+    joined, fresh = cluster.assign(rows, groups, [4, 5, 7], -1.0, pairs)  # threshold -1: everyone joins
+    for item, g in joined.items():
+        averages = [s[item, grp].mean() for grp in groups]
+        assert g == int(np.argmax(averages))
+    assert fresh == []
+    got = cluster._group_similarity(rows, groups, [0, 2], pairs)
+    want = np.array([[s[np.ix_(a, b)].mean() for b in groups] for a in (groups[0], groups[2])])
+    assert np.allclose(got, want, atol=1e-5)
+    plain = cluster._group_similarity(rows, groups, [1], None)
+    raw = rows @ rows.T
+    assert np.allclose(plain[0], [raw[np.ix_(groups[1], b)].mean() for b in groups], atol=1e-5)
+    # A post that stays alone joins nothing and founds a group of its own.
+    joined, fresh = cluster.assign(rows, groups, [6], -0.5, pairs)
+    assert joined == {} and fresh == [[6]]
+
+
+def test_language_calibration_puts_cross_language_pairs_on_the_vietnamese_scale() -> None:
+    rng = np.random.default_rng(2)
+    claims = np.eye(12, dtype=np.float32)[:4]
+    rows, langs, keys = [], [], []
+    for k, claim in enumerate(claims):
+        for lang in (0, 0, 0, 1, 1):
+            v = claim + rng.normal(scale=0.3, size=12) + (0.8 * np.eye(12)[11] if lang else 0)
+            rows.append(v / np.linalg.norm(v))
+            langs.append(lang)
+            keys.append(str(k))
+    x = np.asarray(rows, np.float32)
+    cal = cluster.language_calibration(x, langs, keys, min_pairs=5)
+    assert np.allclose(cal[:, 0, 0], [1.0, 0.0])  # vi-vi is the reference
+    assert np.isclose(cal[0, 0, 1], cal[0, 1, 0]) and np.isclose(cal[1, 0, 1], cal[1, 1, 0])
+    pairs = cluster.Pairs(np.asarray(langs), np.zeros(len(langs), bool), cal[0], cal[1])
+    s = cluster.similarities(x, range(len(x)), range(len(x)), pairs)
+    la, kk = np.asarray(langs), np.asarray(keys)
+    differ = kk[:, None] != kk[None, :]
+    vv = differ & (la[:, None] == 0) & (la[None, :] == 0)
+    ev = differ & (la[:, None] != la[None, :])
+    assert abs(s[ev].mean() - s[vv].mean()) < 1e-4 and abs(s[ev].std() - s[vv].std()) < 1e-4
+    too_few = cluster.language_calibration(x[:3], langs[:3], keys[:3])
+    assert np.allclose(too_few[0], 1.0) and np.allclose(too_few[1], 0.0)
+
+
+def test_regroup_undoes_an_early_mistake_and_keeps_ids() -> None:
+    a, b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    rows = np.asarray([a, a, a, b, b], np.float32)
+    # Group 0 took a "b" post early on; group 1 holds the other "b"; group 2 is a lone "a" that arrived late.
+    groups = [[0, 1, 3], [4], [2]]
+    changes = cluster.regroup(rows, groups, [2], 0.5)
+    got = {heir: sorted(members) for heir, members in changes}
+    assert got == {0: [0, 1, 2], 1: [3, 4]}  # group 2 is emptied (not named): its post went to group 0
+    assert cluster.regroup(rows, [[0, 1, 2], [3, 4]], [0], 0.5) == []  # nothing to undo: nothing changes
+    # Over the size limit: only the touched group and its close neighbours are re-clustered.
+    limited = cluster.regroup(rows, [[0, 1], [3], [4], [2]], [3], 0.5, max_items=3)
+    assert {h: sorted(m) for h, m in limited} == {0: [0, 1, 2]}
+    far = cluster.regroup(rows, [[0, 1], [3], [4], [2]], [1], 0.5, max_items=2)
+    assert {h: sorted(m) for h, m in far} == {1: [3, 4]}
+
+
+def test_run_group_reclusters_and_keeps_group_ids(tmp_path: Path) -> None:
+    from monitor.store import groups as store
+
+    cfg = _cfg(tmp_path)
+    db = connect(cfg.database_path)
+    r0, r1, r2, o0 = _seed(db, RUMOUR + OTHER[:1], AT)
+    right = store.create_group(db, [r0, r1])
+    wrong = store.create_group(db, [r2, o0])  # an early mistake: a rumour post with an unrelated one
+    (o1,) = _seed(db, OTHER[1:], AT)
+    report = run_group(cfg, db, encoder=HashingEncoder())
+    assert report.placed == 1 and report.moved == 1 and report.new_groups == 1
+    membership = store.open_membership(db)
+    assert sorted(membership[right]) == sorted([r0, r1, r2]) and membership[wrong] == [o0]
+    assert [o1] in membership.values()
+    assert "moved by re-clustering" in report.summary()
+    db.conn.close()
+
+
+def test_the_bundled_encoders_projection_brings_calibration_and_claim_model() -> None:
+    from monitor.group.projection import claim_projection
+
+    seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
+    proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0, 0.85)
+    assert proj is not None and proj.calibration is not None and proj.claim is not None
+    assert proj.calibration.shape == (2, 2, 2) and proj.claim.shape == (385,)
+    assert proj.calibration[0, 0, 1] > 1.0  # vi-en similarities are stretched towards the vi-vi scale
+    assert cluster.language("Officials say the new ID card chip tracks your location") == 1
+    assert cluster.language("Nghe nói chip trên căn cước theo dõi vị trí người dân") == 0
+    assert cluster.language("nghe noi chip tren can cuoc theo doi vi tri nguoi dan") == 0
+    rng = np.random.default_rng(0)
+    texts = ["Officials say the chip tracks you", "Nghe nói chip theo dõi vị trí", "Giá lúa gạo tăng"]
+    feats = cluster.features(texts, rng.normal(size=(3, 384)), 0.85, proj, accurate_floor=1.0)
+    assert feats.pairs is not None and feats.pairs.alone.all()  # floor 1: every post stays alone
+    assert feats.pairs.lang.tolist() == [1, 0, 0]
+    none_alone = cluster.features(texts, rng.normal(size=(3, 384)), 0.85, proj, accurate_floor=0.0)
+    assert none_alone.pairs is not None and not none_alone.pairs.alone.any()
+
+
+def test_regroup_leaves_frozen_groups_alone() -> None:
+    a, b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    rows = np.asarray([a, a, a, b, b], np.float32)
+    groups = [[0, 1, 3], [4], [2]]
+    # Group 0 (a "b" post taken early) has a drafted rebuttal: it keeps every member, gains none.
+    changes = cluster.regroup(rows, groups, [2], 0.5, frozen=[0])
+    assert all(heir != 0 and 0 not in m and 3 not in m for heir, m in changes)
+    assert cluster.regroup(rows, groups, [0], 0.5, frozen=[0, 1, 2]) == []
+    limited = cluster.regroup(rows, groups, [2], 0.5, max_items=2, frozen=[0])
+    assert all(heir != 0 for heir, _m in limited)
+
+
+def _draft(db: Any, gid: int) -> int:
+    from monitor.store import groups as store
+
+    rid = seed_rebuttal(db, f"Draft for group {gid}", ["một tuyên bố"], approve=False)
+    store.set_rebuttal(db, gid, rid)
+    return rid
+
+
+def test_a_drafted_group_keeps_its_members_and_still_takes_new_posts(tmp_path: Path) -> None:
+    from monitor.store import groups as store
+
+    cfg = _cfg(tmp_path)
+    db = connect(cfg.database_path)
+    r0, r1, r2, o0 = _seed(db, RUMOUR + OTHER[:1], AT)
+    right = store.create_group(db, [r0, r1])
+    wrong = store.create_group(db, [r2, o0])  # an early mistake, but an approver drafted a rebuttal from it
+    _draft(db, wrong)
+    (o1,) = _seed(db, OTHER[1:], AT)
+    report = run_group(cfg, db, encoder=HashingEncoder())
+    assert report.placed == 1 and report.moved == 0
+    membership = store.open_membership(db)
+    assert sorted(membership[wrong]) == sorted([r2, o0]) and membership[right] == sorted([r0, r1])
+    assert [o1] in membership.values()
+    # A drafted group still takes new posts incrementally, and re-clustering does not take them out again.
+    _draft(db, right)
+    (r3,) = _seed(
+        db, ["VNeID chấm điểm tín nhiệm công dân: điểm thấp bị cấm mua vé máy bay, nghe nói vậy"], AT
+    )
+    run_group(cfg, db, encoder=HashingEncoder())
+    membership = store.open_membership(db)
+    assert sorted(membership[right]) == sorted([r0, r1, r3])
+    assert sorted(membership[wrong]) == sorted([r2, o0])
+    db.conn.close()
+
+
+def test_a_drafted_group_left_empty_is_kept_unlisted_then_answered(tmp_path: Path) -> None:
+    from monitor.review.library import approve_rebuttal
+    from monitor.store import groups as store
+    from monitor.store import users
+
+    cfg = _cfg(tmp_path)
+    db = connect(cfg.database_path)
+    r0, r1 = _seed(db, RUMOUR[:2], AT)
+    gid = store.create_group(db, [r0, r1])
+    rid = _draft(db, gid)
+    undrafted = store.create_group(db, [])  # a group nobody acted on, left empty: removed
+    db.execute("UPDATE flags SET state = 'dismissed', dismiss_reason = 'accurate'")  # decided one by one
+    report = run_group(cfg, db, encoder=HashingEncoder())
+    assert report.removed == 2
+    kept = store.get_group(db, gid)
+    assert (
+        kept is not None
+        and kept["status"] == "open"
+        and kept["item_ids"] == []
+        and kept["rebuttal_id"] == rid
+    )
+    assert store.get_group(db, undrafted) is None
+    assert gid not in store.open_membership(db) and unanswered(cfg, db, days=3650) == []
+    approve_rebuttal(
+        db, rid, users.get_user(db, "admin") or {"id": None, "username": "admin", "role": "admin"}
+    )
+    assert run_group(cfg, db, encoder=HashingEncoder()).answered == 1
+    closed = store.get_group(db, gid)
+    assert closed is not None and closed["status"] == "answered"
+    db.conn.close()
+
+
+def test_a_group_shrunk_by_reclustering_has_sane_growth_and_surges(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from monitor.notify.digest import detect_surges
+    from monitor.store import groups as store
+
+    cfg = _cfg(tmp_path)
+    db = connect(cfg.database_path)
+    r0, r1 = _seed(db, RUMOUR[:2], AT)
+    (r2,) = _seed(db, RUMOUR[2:], "2026-03-05T07:00:00+00:00")  # seen days ago: the baseline
+    old = _seed(db, OTHER, "2026-03-05T07:00:00+00:00")
+    wrong = store.create_group(db, [r2, *old])  # grew, then re-clustering takes its rumour post away
+    right = store.create_group(db, [r0])
+    _seed(db, ["Giá cà phê Tây Nguyên giảm mạnh sau đợt mưa"], AT)
+    run_group(cfg, db, encoder=HashingEncoder())
+    membership = store.open_membership(db)
+    assert r2 in membership[right] and r2 not in membership.get(wrong, [])
+    now = _now()
+    for g in unanswered(cfg, db, days=30, now=now):
+        assert g["size"] >= 1 and g["last_24h"] >= 0 and g["baseline"] >= 0
+        assert np.isfinite(g["growth"]) and g["growth"] > 0 and np.isfinite(g["rank"])
+    assert growth([], now) == (0, 0.0, 1.0)  # a group emptied between the read and the figure
+    for surge in detect_surges(cfg, db, now=datetime.fromisoformat(NOW)):
+        assert surge["count"] >= 1 and np.isfinite(surge["baseline"]) and surge["baseline"] >= 1
+    db.conn.close()
+
+
+def test_stored_language_is_used_and_detected_only_when_missing() -> None:
+    from monitor.group.projection import claim_projection
+
+    assert cluster.language_index("en", "Nghe nói chip theo dõi vị trí") == 1  # what collection stored wins
+    assert cluster.language_index("vi", "Officials say the chip tracks you") == 0
+    assert cluster.language_index("fr", "Officials say the chip tracks you") == 0  # not English
+    assert cluster.language_index(None, "Officials say the new ID card chip tracks your location") == 1
+    assert cluster.language_index("", "Nghe nói chip trên căn cước theo dõi vị trí người dân") == 0
+    seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
+    proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0, 0.85)
+    texts = ["Officials say the chip tracks you", "Nghe nói chip theo dõi vị trí", "Officials say so"]
+    vecs = np.random.default_rng(0).normal(size=(3, 384))
+    feats = cluster.features(texts, vecs, 0.85, proj, 0.0, ["vi", "en", None])
+    assert feats.pairs is not None and feats.pairs.lang.tolist() == [0, 1, 1]
+
+
+def test_item_texts_brings_the_stored_language(tmp_path: Path) -> None:
+    from monitor.store import groups as store
+
+    cfg = _cfg(tmp_path)
+    db = connect(cfg.database_path)
+    vi = seed_flag(db, RUMOUR[0], RUMOUR[0])
+    en = seed_flag(db, "The chip tracks you", "Officials say so", lang="en")
+    unknown = seed_flag(db, "?", "", lang=None)
+    langs: dict[int, str | None] = {}
+    texts = store.item_texts(db, [vi, en, unknown], langs)
+    assert (
+        langs == {vi: "vi", en: "en", unknown: None} and texts[en] == "The chip tracks you\nOfficials say so"
+    )
+    assert store.item_texts(db, [vi]) == {vi: f"{RUMOUR[0]}\n{RUMOUR[0]}"}
+    db.conn.close()

@@ -10,35 +10,52 @@ monitor.group.projection): centred on the on-topic mean and whitened against how
 vary, so that language, accents and slang count less than what is claimed. Without one (an encoder with no
 vector pack) they are centred on the pool's mean instead.
 
-Clustering is average linkage with a similarity threshold (scikit-learn's AgglomerativeClustering),
+Two corrections learned from the labelled data come with the projection (`Pairs`, per feature row):
+- language-pair calibration: a Vietnamese-English pair of paraphrases scores lower than a Vietnamese one (the
+  lexical channel sees nothing in common, the encoder less), so each similarity is standardised by its language
+  pair (vi-vi, vi-en, en-en): z-scored with the mean and spread of different-narrative pairs of that language
+  pair in the labelled data, and put back on the vi-vi scale;
+- posts the claim model (logistic regression on the projected vectors, on-topic labelled posts, false claim vs
+  accurate) reads as accurate, P(false claim) < `accurate_floor`, stay on their own: accurate news on one topic
+  otherwise forms groups of its own and joins rumour groups.
+
+Clustering is average linkage with a similarity threshold (SciPy's hierarchical clustering),
 made incremental: a new item joins the existing group whose average similarity to it is highest, when
 that reaches the threshold (the same rule average linkage applies); the items left over are clustered
-among themselves and form new groups.
+among themselves and form new groups. Then `regroup` re-runs average linkage over the open groups the
+arrival touched and their neighbours (all of them while the open pool is small), so that early mistakes
+are undone as more paraphrases arrive.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.cluster import AgglomerativeClustering
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
 from classifiers.text import bigrams, folded_syllables, sentences
 
 Floats = npt.NDArray[np.float32]
 
-DEFAULT_THRESHOLD = 0.125
+DEFAULT_THRESHOLD = 0.11
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_WITHIN_CLAIM_ALPHA = 2.0
 MAX_LEXICAL_CHARS = 4000
 LEXICAL_DIM = 2048  # hashed folded terms: dense rows stay small at 10,000 posts
 CENTRE_SHRINK = 20.0
+DEFAULT_ACCURATE_FLOOR = 0.3
+DEFAULT_REGROUP_MAX_ITEMS = 1000
+LANGUAGES = ("vi", "en")  # language index of a post: 0 Vietnamese (and anything not English), 1 English
+NEIGHBOUR_SHARE = 0.5  # regroup: groups whose average similarity to a touched one reaches this x threshold
 
 
 @lru_cache(maxsize=50_000)
@@ -60,10 +77,14 @@ def _unit(rows: Floats) -> Floats:
 
 @dataclass(frozen=True)
 class Projection:
-    """Claim projection: x -> (x - mean) @ matrix, then unit length."""
+    """Claim projection: x -> (x - mean) @ matrix, then unit length. Optionally, learned with it:
+    `calibration` (2, 2, 2): scale [0] and offset [1] of similarities per language pair (LANGUAGES indexes);
+    `claim`: logistic weights on projected vectors, bias last: P(false claim)."""
 
     mean: Floats
     matrix: Floats
+    calibration: Floats | None = None
+    claim: Floats | None = None
 
     def apply(self, unit_rows: Floats) -> Floats:
         """Projected unit rows."""
@@ -93,12 +114,56 @@ def within_claim_projection(
 
 
 @dataclass
+class Pairs:
+    """How pairs of feature rows compare beyond the dot product: per row its language index and whether it
+    stays alone; per language pair, the similarity's scale and offset."""
+
+    lang: npt.NDArray[np.int64]
+    alone: npt.NDArray[np.bool_]
+    scale: Floats = field(default_factory=lambda: np.ones((2, 2), np.float32))
+    offset: Floats = field(default_factory=lambda: np.zeros((2, 2), np.float32))
+
+
+@dataclass
 class Features:
-    """Joint feature rows (one per text) and each text's folded terms with the pool's document frequencies."""
+    """Joint feature rows (one per text) and each text's folded terms with the pool's document frequencies;
+    `pairs` when the projection brought a calibration or a claim model."""
 
     rows: Floats
     terms: list[list[str]]
     df: Counter[str]
+    pairs: Pairs | None = None
+
+
+_identifier_lock = threading.Lock()
+_identifier: list[object] = []
+
+
+@lru_cache(maxsize=50_000)
+def language(text: str) -> int:
+    """1 for English, 0 for anything else (py3langid restricted to vi/en, as collection stores `lang`)."""
+    with _identifier_lock:
+        if not _identifier:
+            from py3langid.langid import _load_identifier  # lazy: half a second, only when calibrating
+
+            ident = _load_identifier(norm_probs=True)
+            ident.set_languages(list(LANGUAGES))
+            _identifier.append(ident)
+    lang, _prob = _identifier[0].classify(text[:600])  # type: ignore[attr-defined]
+    return LANGUAGES.index(str(lang)) if str(lang) in LANGUAGES else 0
+
+
+def similarities(rows: Floats, a: Sequence[int], b: Sequence[int], pairs: Pairs | None = None) -> Floats:
+    """Similarities of rows `a` to rows `b`, calibrated by language pair; -1 with a post that stays alone."""
+    ia, ib = np.asarray(list(a), dtype=np.int64), np.asarray(list(b), dtype=np.int64)
+    out: Floats = (rows[ia] @ rows[ib].T).astype(np.float32, copy=False)
+    if pairs is None:
+        return out
+    la, lb = pairs.lang[ia][:, None], pairs.lang[ib][None, :]
+    out = (out * pairs.scale[la, lb] + pairs.offset[la, lb]).astype(np.float32, copy=False)
+    out[pairs.alone[ia], :] = -1.0
+    out[:, pairs.alone[ib]] = -1.0
+    return out
 
 
 def features(
@@ -106,15 +171,21 @@ def features(
     dense: Floats,
     dense_weight: float = DEFAULT_DENSE_WEIGHT,
     projection: Projection | None = None,
+    accurate_floor: float = DEFAULT_ACCURATE_FLOOR,
+    langs: Sequence[str | None] | None = None,
 ) -> Features:
     """Weighted concatenation of unit dense vectors (through `projection`, else centred on the pool) and unit
-    folded TF-IDF vectors (hashed terms, IDF from `texts`)."""
+    folded TF-IDF vectors (hashed terms, IDF from `texts`); with the projection's calibration and claim model,
+    the `pairs` that go with them (posts with P(false claim) < `accurate_floor` stay alone). `langs`: each
+    text's stored language code (what collection detected), detected here only where it is missing."""
     n = len(texts)
     if n == 0:
         return Features(np.zeros((0, 0), np.float32), [], Counter())
     d = _unit(np.asarray(dense, dtype=np.float32).reshape(n, -1))
+    pairs: Pairs | None = None
     if projection is not None and projection.mean.shape[0] == d.shape[1]:
         d = projection.apply(d)
+        pairs = _pairs(texts, d, projection, accurate_floor, langs)
     elif n > 1:
         # E5 cosines crowd into a narrow band (every post on the topic is "similar"); centring on the pool's
         # mean spreads them so a threshold separates claims.
@@ -128,11 +199,80 @@ def features(
     hashed = HashingVectorizer(
         analyzer=lambda ts: ts, n_features=LEXICAL_DIM, alternate_sign=False, norm=None, dtype=np.float32
     ).transform(terms)
-    lex = TfidfTransformer(sublinear_tf=True).fit_transform(hashed).toarray().astype(np.float32)
-    lex = _unit(lex)
+    # TF-IDF rows come out unit length (l2); they are written straight into the joint rows from their sparse
+    # form (densifying them first, then concatenating, cost a third of a 10,000-item run).
+    lex = TfidfTransformer(sublinear_tf=True).fit_transform(hashed).tocoo()
     w = float(np.clip(dense_weight, 0.0, 1.0))
-    rows = np.hstack([d * np.float32(np.sqrt(w)), lex * np.float32(np.sqrt(1.0 - w))])
-    return Features(rows.astype(np.float32, copy=False), terms, df)
+    rows = np.zeros((n, d.shape[1] + LEXICAL_DIM), dtype=np.float32)
+    np.multiply(d, np.float32(np.sqrt(w)), out=rows[:, : d.shape[1]])
+    rows[lex.row, d.shape[1] + lex.col] = lex.data.astype(np.float32) * np.float32(np.sqrt(1.0 - w))
+    return Features(rows, terms, df, pairs)
+
+
+def claim_probability(projected: Floats, claim: Floats) -> Floats:
+    """P(false claim) of projected unit rows under the logistic weights `claim` (bias last)."""
+    z = projected @ claim[:-1] + claim[-1]
+    out: Floats = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return out
+
+
+def language_index(code: str | None, text: str) -> int:
+    """LANGUAGES index of a post from its stored language code: 1 for English, 0 for any other code; detected
+    from the text (`language`) only when no code was stored."""
+    code = (code or "").strip().lower()
+    if not code:
+        return language(text)
+    return 1 if code.split("-")[0] == "en" else 0
+
+
+def _pairs(
+    texts: Sequence[str],
+    projected: Floats,
+    projection: Projection,
+    floor: float,
+    langs: Sequence[str | None] | None = None,
+) -> Pairs | None:
+    if projection.calibration is None and projection.claim is None:
+        return None
+    n = len(texts)
+    alone = np.zeros(n, dtype=np.bool_)
+    if projection.claim is not None and floor > 0:
+        alone = claim_probability(projected, projection.claim) < floor
+    if projection.calibration is None:
+        return Pairs(np.zeros(n, dtype=np.int64), alone)
+    codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
+    lang = np.asarray([language_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
+    cal = projection.calibration
+    return Pairs(lang, alone, cal[0].astype(np.float32), cal[1].astype(np.float32))
+
+
+def language_calibration(
+    rows: Floats, langs: Sequence[int], keys: Sequence[str], min_pairs: int = 20
+) -> Floats:
+    """(2, 2, 2) scale and offset per language pair that z-score its different-narrative similarities and put
+    them back on the vi-vi scale: s' = (s - mean_p) / std_p * std_vv + mean_vv. A pair with too few
+    different-narrative pairs keeps scale 1, offset 0."""
+    s = rows @ rows.T
+    la, lb = np.asarray(list(langs)), np.asarray(list(keys))
+    iu = np.triu_indices(len(lb), 1)
+    differ = lb[iu[0]] != lb[iu[1]]
+    stats: dict[tuple[int, int], tuple[float, float]] = {}
+    for a in range(2):
+        for b in range(a, 2):
+            pair = ((la[iu[0]] == a) & (la[iu[1]] == b)) | ((la[iu[0]] == b) & (la[iu[1]] == a))
+            vals = s[iu][pair & differ]
+            if len(vals) >= min_pairs and float(vals.std()) > 1e-6:
+                stats[(a, b)] = (float(vals.mean()), float(vals.std()))
+    out = np.zeros((2, 2, 2), dtype=np.float32)
+    out[0] = 1.0
+    if (0, 0) not in stats:
+        return out
+    mean_vv, std_vv = stats[(0, 0)]
+    for (a, b), (mean, std) in stats.items():
+        for x, y in ((a, b), (b, a)):
+            out[0, x, y] = std_vv / std
+            out[1, x, y] = mean_vv - mean * std_vv / std
+    return out
 
 
 def assign(
@@ -140,6 +280,7 @@ def assign(
     groups: Sequence[Sequence[int]],
     new: Sequence[int],
     threshold: float = DEFAULT_THRESHOLD,
+    pairs: Pairs | None = None,
 ) -> tuple[dict[int, int], list[list[int]]]:
     """Incremental step. rows: features of every item (existing members and new ones, by row index);
     groups: existing groups as lists of row indexes; new: row indexes of items to place.
@@ -149,15 +290,7 @@ def assign(
     joined: dict[int, int] = {}
     left = list(new)
     if groups and left:
-        members = [r for g in groups for r in g]
-        owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-        indicator = sparse.csr_matrix(
-            (np.ones(len(members), dtype=np.float32), (owner, np.asarray(members))),
-            shape=(len(groups), len(rows)),
-        )
-        sums = np.asarray(indicator @ rows, dtype=np.float32)
-        means = sums / np.array([len(g) for g in groups], dtype=np.float32)[:, None]
-        sims = rows[left] @ means.T  # average similarity of each new item to each group's members
+        sims = _average_to_groups(rows, groups, left, pairs)
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(left)), best]
         keep = []
@@ -167,22 +300,155 @@ def assign(
             else:
                 keep.append(row)
         left = keep
-    return joined, cluster(rows, left, threshold)
+    return joined, cluster(rows, left, threshold, pairs)
 
 
-def cluster(rows: Floats, members: Sequence[int], threshold: float = DEFAULT_THRESHOLD) -> list[list[int]]:
+def _member_sums(
+    rows: Floats, groups: Sequence[Sequence[int]], keep: npt.NDArray[np.bool_] | None = None
+) -> tuple[Floats, Floats]:
+    """Per group: the sum of its members' rows (those with `keep` set) and how many there are."""
+    members = np.asarray([r for g in groups for r in g], dtype=np.int64)
+    owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    weight = np.ones(len(members), dtype=np.float32) if keep is None else keep[members].astype(np.float32)
+    indicator = sparse.csr_matrix((weight, (owner, members)), shape=(len(groups), len(rows)))
+    sums: Floats = np.asarray(indicator @ rows, dtype=np.float32)
+    counts: Floats = np.asarray(indicator.sum(axis=1), dtype=np.float32).ravel()
+    return sums, counts
+
+
+def _average_to_groups(
+    rows: Floats, groups: Sequence[Sequence[int]], items: Sequence[int], pairs: Pairs | None
+) -> Floats:
+    """Average (calibrated) similarity of each item to each group's members: items x groups."""
+    sizes = np.array([len(g) for g in groups], dtype=np.float32)
+    x = rows[list(items)]
+    if pairs is None:
+        sums, _ = _member_sums(rows, groups)
+        plain: Floats = (x @ sums.T) / sizes[None, :]
+        return plain
+    lang = pairs.lang[list(items)]
+    total = np.zeros((len(items), len(groups)), dtype=np.float32)
+    for other in range(2):
+        sums, counts = _member_sums(rows, groups, (pairs.lang == other) & ~pairs.alone)
+        raw = x @ sums.T
+        total += (
+            pairs.scale[lang, other][:, None] * raw + pairs.offset[lang, other][:, None] * counts[None, :]
+        )
+    _, alone = _member_sums(rows, groups, pairs.alone)
+    total -= alone[None, :]  # a post that stays alone is at -1 from everything
+    out: Floats = total / sizes[None, :]
+    out[pairs.alone[list(items)], :] = -1.0
+    return out
+
+
+def cluster(
+    rows: Floats, members: Sequence[int], threshold: float = DEFAULT_THRESHOLD, pairs: Pairs | None = None
+) -> list[list[int]]:
     """Average-linkage clusters of the given rows: every pair of merged clusters averages >= threshold."""
     idx = list(members)
     if len(idx) < 2:
         return [idx] if idx else []
-    model = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - threshold
-    )
-    labels = model.fit_predict(rows[idx])
+    # A precomputed distance matrix (one matrix product) rather than scikit-learn's cosine metric on the rows:
+    # the same tree, without computing 2,000-odd-dimensional distances pair by pair.
+    dist = 1.0 - similarities(rows, idx, idx, pairs)
+    np.fill_diagonal(dist, 0.0)
+    np.maximum(dist, 0.0, out=dist)
+    tree = linkage(squareform(dist, checks=False), method="average")
+    labels = fcluster(tree, t=1.0 - threshold, criterion="distance")
     out: dict[int, list[int]] = {}
     for row, label in zip(idx, labels.tolist(), strict=True):
         out.setdefault(int(label), []).append(row)
     return list(out.values())
+
+
+def regroup(
+    rows: Floats,
+    groups: Sequence[Sequence[int]],
+    touched: Sequence[int],
+    threshold: float = DEFAULT_THRESHOLD,
+    pairs: Pairs | None = None,
+    max_items: int = DEFAULT_REGROUP_MAX_ITEMS,
+    frozen: Sequence[int] = (),
+) -> list[tuple[int | None, list[int]]]:
+    """Re-run average linkage over the groups an arrival touched (indexes into `groups`) and their neighbours,
+    so that early mistakes are undone; every group while they hold at most `max_items` rows in all, else the
+    touched ones (smallest first) and the groups closest to them (average similarity >= NEIGHBOUR_SHARE x
+    threshold), up to `max_items` rows in all: the cost of a step stays bounded.
+
+    Returns the groups that changed: (index of the old group that keeps its id, or None for a new group,
+    its members). An old group among the re-clustered ones that is not named has lost every member.
+    `frozen` groups (someone acted on them: a drafted rebuttal) are left out: they neither lose nor gain members
+    here."""
+    held = set(frozen)
+    free = [g for g in range(len(groups)) if g not in held and groups[g]]
+    if not free:
+        return []
+    sizes = [len(g) for g in groups]
+    if sum(sizes[g] for g in free) <= max_items:
+        scope = free
+    else:
+        scope, budget = [], max_items
+        for g in sorted(
+            set(touched) - held, key=lambda g: (sizes[g], g)
+        ):  # smallest first, within the budget
+            if sizes[g] <= budget:
+                scope.append(g)
+                budget -= sizes[g]
+        if scope and budget > 0:
+            near = _group_similarity(rows, groups, scope, pairs).max(axis=0)
+            near[scope] = -np.inf
+            near[sorted(held)] = -np.inf
+            for g in np.argsort(-near, kind="stable").tolist():
+                if near[g] < NEIGHBOUR_SHARE * threshold:
+                    break
+                if sizes[g] > budget:
+                    continue
+                scope.append(int(g))
+                budget -= sizes[g]
+    members = [r for g in scope for r in groups[g]]
+    fresh = cluster(rows, members, threshold, pairs)
+    old_of = {r: g for g in scope for r in groups[g]}
+    # Each new cluster keeps the id of the old group it shares most members with (largest overlaps first; on a
+    # tie, the older group).
+    overlaps = sorted(
+        ((-n, i, g) for i, c in enumerate(fresh) for g, n in Counter(old_of[r] for r in c).items())
+    )
+    heir: dict[int, int] = {}
+    used: set[int] = set()
+    for _n, i, g in overlaps:
+        if i not in heir and g not in used:
+            heir[i] = g
+            used.add(g)
+    out: list[tuple[int | None, list[int]]] = []
+    for i, c in enumerate(fresh):
+        kept = heir.get(i)
+        if kept is not None and sorted(c) == sorted(groups[kept]):
+            continue  # unchanged
+        out.append((kept, c))
+    return out
+
+
+def _group_similarity(
+    rows: Floats, groups: Sequence[Sequence[int]], some: Sequence[int], pairs: Pairs | None
+) -> Floats:
+    """Average-linkage similarity of groups `some` to every group: len(some) x len(groups)."""
+    sizes = np.array([len(g) for g in groups], dtype=np.float32)
+    if pairs is None:
+        sums, _ = _member_sums(rows, groups)
+        plain: Floats = (sums[list(some)] @ sums.T) / np.outer(sizes[list(some)], sizes)
+        return plain
+    total = np.zeros((len(some), len(groups)), dtype=np.float32)
+    by_lang = [_member_sums(rows, groups, (pairs.lang == lang) & ~pairs.alone) for lang in range(2)]
+    for a in range(2):
+        sa, ca = by_lang[a][0][list(some)], by_lang[a][1][list(some)]
+        # One product per language of `some`: the other side's sums, scaled per language pair, added first.
+        scaled = pairs.scale[a, 0] * by_lang[0][0] + pairs.scale[a, 1] * by_lang[1][0]
+        total += sa @ scaled.T
+        total += np.outer(ca, pairs.offset[a, 0] * by_lang[0][1] + pairs.offset[a, 1] * by_lang[1][1])
+    _, alone = _member_sums(rows, groups, pairs.alone)
+    total -= np.outer(sizes[list(some)], alone) + np.outer(alone[list(some)], sizes - alone)
+    out: Floats = total / np.outer(sizes[list(some)], sizes)
+    return out
 
 
 def representative(rows: Floats, members: Sequence[int]) -> int:

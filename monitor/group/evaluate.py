@@ -38,16 +38,31 @@ def group_texts(
     batch: int = 25,
     seed: int = 0,
     projection: cluster.Projection | None = None,
+    accurate_floor: float = cluster.DEFAULT_ACCURATE_FLOOR,
+    regroup_max_items: int = cluster.DEFAULT_REGROUP_MAX_ITEMS,
 ) -> list[list[int]]:
-    """Group texts as the stage would, arriving in shuffled batches."""
-    rows = cluster.features(texts, np.asarray(vectors), dense_weight, projection).rows
+    """Group texts as the stage would, arriving in shuffled batches (each arrival placed, then its groups and
+    their neighbours re-clustered; regroup_max_items 0: no re-clustering)."""
+    feats = cluster.features(texts, np.asarray(vectors), dense_weight, projection, accurate_floor)
+    rows, pairs = feats.rows, feats.pairs
     order = np.random.default_rng(seed).permutation(len(texts)).tolist()
     groups: list[list[int]] = []
     for start in range(0, len(order), batch):
-        joined, fresh = cluster.assign(rows, groups, order[start : start + batch], threshold)
+        joined, fresh = cluster.assign(rows, groups, order[start : start + batch], threshold, pairs)
         for r, g in joined.items():
             groups[g].append(r)
+        touched = set(joined.values()) | set(range(len(groups), len(groups) + len(fresh)))
         groups += fresh
+        if regroup_max_items > 0:
+            changes = cluster.regroup(rows, groups, sorted(touched), threshold, pairs, regroup_max_items)
+            moved = {r for _, members in changes for r in members}
+            groups = [[r for r in g if r not in moved] for g in groups]
+            for heir, members in changes:
+                if heir is None:
+                    groups.append(members)
+                else:
+                    groups[heir] = members
+            groups = [g for g in groups if g]
     return groups
 
 
@@ -91,9 +106,13 @@ def evaluate(
     labelled: Path = SEED,
     seeds: Sequence[int] = (0,),
     entered: Sequence[bool] | None = None,
+    accurate_floor: float = cluster.DEFAULT_ACCURATE_FLOOR,
+    regroup_max_items: int = cluster.DEFAULT_REGROUP_MAX_ITEMS,
 ) -> dict[str, Any]:
     """Encode the set and score its grouping (the claim projection learned from `labelled`'s vector pack
-    unless `within_claim_alpha` is None). With several shuffle seeds, the figures are their means.
+    unless `within_claim_alpha` is None; with it, the language calibration and the claim model, posts below
+    `accurate_floor` staying alone; re-clustering as `regroup_max_items` says). With several shuffle seeds,
+    the figures are their means.
 
     `entered` (one flag per post of the set): only those posts are grouped, as in production only the
     flagged, unanswered ones are; each of the others stays alone (so a rumour post left out counts as
@@ -106,7 +125,7 @@ def evaluate(
     projection = (
         None
         if within_claim_alpha is None
-        else claim_projection(labelled, encoder.model_id, within_claim_alpha)
+        else claim_projection(labelled, encoder.model_id, within_claim_alpha, dense_weight)
     )
     kept = set(keep)
     left_out = [[i] for i in range(len(texts)) if i not in kept]
@@ -115,7 +134,14 @@ def evaluate(
         if not keep:
             return left_out
         sub = group_texts(
-            [texts[i] for i in keep], vectors, threshold, dense_weight, seed=seed, projection=projection
+            [texts[i] for i in keep],
+            vectors,
+            threshold,
+            dense_weight,
+            seed=seed,
+            projection=projection,
+            accurate_floor=accurate_floor,
+            regroup_max_items=regroup_max_items,
         )
         return [[keep[r] for r in g] for g in sub] + left_out
 

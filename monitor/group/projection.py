@@ -8,6 +8,12 @@ labelled posts that carry a narrative key (scaled to mean eigenvalue 1). The nar
 are the known ones; grouping is for new ones: what it learns is how paraphrases vary, which carries over
 (on the novel-rumour development set it lifted together/purity from 0.54/0.61 to 0.68/0.68).
 
+Learned with it, from the same rows (monitor.group.cluster applies them):
+- a language-pair calibration of similarities (vi-vi, vi-en, en-en), from the different-narrative pairs of the
+  keyed posts (features as grouping computes them, with `dense_weight`);
+- a claim model, P(false claim) of a projected vector: logistic regression on the on-topic posts (false claim
+  vs accurate), so that posts it reads as accurate stay out of groups.
+
 The vectors come from the labelled data's vector pack for the encoder in use (`classifiers.vectorpack`); an
 encoder without a pack gets no projection, and grouping centres on the pool instead.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +30,15 @@ import numpy as np
 
 from classifiers.text import text_hash
 from classifiers.vectorpack import pack_path, read_pack
-from monitor.group.cluster import Floats, Projection, within_claim_projection
+from monitor.group.cluster import (
+    DEFAULT_DENSE_WEIGHT,
+    Floats,
+    Projection,
+    features,
+    language,
+    language_calibration,
+    within_claim_projection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,31 +55,51 @@ def _rows(folder: Path) -> list[dict[str, str]]:
 
 
 @lru_cache(maxsize=8)
-def _load(folder: str, model_id: str, alpha: float) -> Projection | None:
+def _load(folder: str, model_id: str, alpha: float, dense_weight: float) -> Projection | None:
     hashes, vectors = read_pack(pack_path(Path(folder), model_id))
     if not hashes:
         return None
     row_of = {h: i for i, h in enumerate(hashes)}
     on_topic: list[int] = []
+    false_claim: list[bool] = []
     keyed: list[int] = []
     keys: list[str] = []
+    keyed_texts: list[str] = []
     for r in _rows(Path(folder)):
         i = row_of.get(text_hash(r["text"]))
         if i is None:
             continue
         if (r.get("relevant") or "").strip() == "1":
             on_topic.append(i)
+            false_claim.append((r.get("false_claim") or "").strip() == "1")
         key = (r.get("narrative") or "").strip()
         if key:
             keyed.append(i)
             keys.append(key)
+            keyed_texts.append(r["text"])
     if len(set(keys)) < 2 or not on_topic:
         return None
     vecs: Floats = np.asarray(vectors, dtype=np.float32)
-    return within_claim_projection(vecs[on_topic], vecs[keyed], keys, alpha)
+    proj = within_claim_projection(vecs[on_topic], vecs[keyed], keys, alpha)
+    rows = features(keyed_texts, vecs[keyed], dense_weight, proj).rows
+    calibration = language_calibration(rows, [language(t) for t in keyed_texts], keys)
+    return replace(proj, calibration=calibration, claim=_claim_model(proj.apply(vecs[on_topic]), false_claim))
 
 
-def claim_projection(folder: Path, model_id: str, alpha: float) -> Projection | None:
-    """The projection for vectors of `model_id`, learned from the labelled data in `folder` (cached per
-    process); None when there is no vector pack for that encoder there or no narrative keys."""
-    return _load(str(folder), model_id, float(alpha))
+def _claim_model(projected: Floats, false_claim: list[bool]) -> Floats | None:
+    """Logistic weights (bias last) of P(false claim) on projected vectors; None without both classes."""
+    if len(set(false_claim)) < 2:
+        return None
+    from sklearn.linear_model import LogisticRegression  # lazy: only when a pack is there
+
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(projected, np.asarray(false_claim))
+    return np.append(model.coef_[0], model.intercept_[0]).astype(np.float32)
+
+
+def claim_projection(
+    folder: Path, model_id: str, alpha: float, dense_weight: float = DEFAULT_DENSE_WEIGHT
+) -> Projection | None:
+    """The projection for vectors of `model_id`, learned from the labelled data in `folder`, with its language
+    calibration (for `dense_weight`) and claim model (cached per process); None when there is no vector pack
+    for that encoder there or no narrative keys."""
+    return _load(str(folder), model_id, float(alpha), float(dense_weight))

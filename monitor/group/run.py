@@ -2,7 +2,21 @@
 
 Reads flags, suggestions and items (and the shared encoder's cached vectors, and the labelled data's vector pack for
 the claim projection, monitor.group.projection); writes claim groups.
-Idempotent: items already placed stay where they are; only new ones are placed (monitor.group.cluster).
+Idempotent: only new items are placed (monitor.group.cluster); then the groups they touched and their neighbours
+are re-clustered (group.regroup_max_items), so an item placed earlier may move to another open group. A group keeps
+its id while it keeps most of its members; one that loses them all is removed (group changes are not audited: the
+product audits only groups answered, drafted or dismissed).
+
+Groups someone has acted on keep their members: re-clustering works only on open groups with no drafted rebuttal
+(answered and dismissed groups are closed and never regrouped). New posts still join a drafted group one by one
+(it is where approvers look), and stay there. A drafted group whose posts all leave one by one (each answered or
+decided on its own) is kept, empty, because its draft and its audit entry name it: it is listed nowhere (it has
+fewer than group.min_size posts, and joins no new post), and is closed as answered when its draft is approved.
+Growth and surge figures are recomputed from the current members each time, so a group that shrinks shows a
+smaller figure, never a negative one.
+
+Languages (for the calibration by language pair) are the items' stored `lang`, as collection detected it; only
+items without one are detected here.
 """
 
 from __future__ import annotations
@@ -42,12 +56,14 @@ class GroupReport:
     new_groups: int = 0
     removed: int = 0
     answered: int = 0
+    moved: int = 0
 
     def summary(self) -> str:
         """One line for the CLI and the scheduler log."""
         return (
             f"grouped {self.placed} unanswered item(s): {self.joined} joined existing groups,"
-            f" {self.new_groups} new group(s); {self.removed} left (answered or decided), {self.answered} group(s) answered"
+            f" {self.new_groups} new group(s), {self.moved} earlier item(s) moved by re-clustering;"
+            f" {self.removed} left (answered or decided), {self.answered} group(s) answered"
         )
 
 
@@ -73,34 +89,73 @@ def run_group(
     if encoder is None:
         encoder, _ = shared_encoder(cfg)
     g = cfg.group
-    projection = claim_projection(seed_folder(cfg), encoder.model_id, g.within_claim_alpha)
+    projection = claim_projection(seed_folder(cfg), encoder.model_id, g.within_claim_alpha, g.dense_weight)
+    drafted = _acted_on(db) if g.regroup_max_items > 0 else set[int]()
     for start in range(0, len(new_ids), g.batch_size):
         chunk = new_ids[start : start + g.batch_size]
         group_ids = list(membership)
         pool = [i for gid in group_ids for i in membership[gid]] + chunk
-        texts_by_id = store.item_texts(db, pool)
+        langs_by_id: dict[int, str | None] = {}
+        texts_by_id = store.item_texts(db, pool, langs_by_id)
         texts = [texts_by_id.get(i, "") for i in pool]
+        langs = [langs_by_id.get(i) for i in pool]
         vectors = encode_cached(db, encoder, texts, batch_size=cfg.classifier.batch_size)
-        feats = cluster.features(texts, vectors, g.dense_weight, projection)
+        feats = cluster.features(texts, vectors, g.dense_weight, projection, g.accurate_floor, langs)
         row_of = {iid: r for r, iid in enumerate(pool)}
         groups_rows = [[row_of[i] for i in membership[gid]] for gid in group_ids]
-        joined, fresh = cluster.assign(feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold)
-        touched: set[int] = set()
-        by_group: dict[int, list[int]] = {}
+        new_rows = {row_of[i] for i in chunk}
+        joined, fresh = cluster.assign(
+            feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold, feats.pairs
+        )
         for row, gi in joined.items():
-            by_group.setdefault(group_ids[gi], []).append(pool[row])
+            groups_rows[gi].append(row)
+        groups_rows += fresh
+        if g.regroup_max_items > 0:
+            touched_idx = set(joined.values()) | set(range(len(groups_rows) - len(fresh), len(groups_rows)))
+            frozen = [gi for gi, gid in enumerate(group_ids) if gid in drafted]
+            changes = cluster.regroup(
+                feats.rows,
+                groups_rows,
+                sorted(touched_idx),
+                g.threshold,
+                feats.pairs,
+                g.regroup_max_items,
+                frozen,
+            )
+            moved = {r for _, rows in changes for r in rows}
+            groups_rows = [[r for r in rows if r not in moved] for rows in groups_rows]
+            for heir, rows in changes:
+                if heir is None:
+                    groups_rows.append(rows)
+                else:
+                    groups_rows[heir] = rows
+        touched: set[int] = set()
         with write(db):  # one transaction per arrival: a commit per group would dominate the time
-            for gid, ids in by_group.items():
-                store.add_items(db, gid, ids)
-                membership[gid].extend(ids)
-                touched.add(gid)
-                report.joined += len(ids)
-            for rows in fresh:
+            for gi, rows in enumerate(groups_rows):
                 ids = [pool[r] for r in rows]
-                gid = store.create_group(db, ids)
+                if gi >= len(group_ids):
+                    if ids:
+                        gid = store.create_group(db, ids)
+                        report.new_groups += 1
+                        report.moved += sum(1 for r in rows if r not in new_rows)
+                        membership[gid] = ids
+                        touched.add(gid)
+                    continue
+                gid = group_ids[gi]
+                had = set(membership[gid])
+                if not ids or set(ids) == had:
+                    continue  # emptied by re-clustering (removed below), or unchanged
+                coming = [i for i in ids if i not in had]
+                store.add_items(db, gid, coming)  # moves an item from its old group, if it had one
+                report.joined += sum(1 for r in rows if r in new_rows)
+                report.moved += sum(1 for r in rows if r not in new_rows and pool[r] in coming)
                 membership[gid] = ids
                 touched.add(gid)
-                report.new_groups += 1
+            emptied = [gid for gi, gid in enumerate(group_ids) if not groups_rows[gi]]
+            if emptied:
+                store.remove_items(db, [])  # deletes open groups left without members
+                for gid in emptied:
+                    membership.pop(gid, None)
             for gid in touched:
                 rows = [row_of[i] for i in membership[gid]]
                 if len(rows) == 1:  # a single post is its own label; terms wait for a second post
@@ -112,6 +167,11 @@ def run_group(
         report.placed += len(chunk)
     log.info("%s", report.summary())
     return report
+
+
+def _acted_on(db: sqlite_utils.Database) -> set[int]:
+    """Open groups someone has acted on (a rebuttal drafted from them): re-clustering leaves their members be."""
+    return {int(g["id"]) for g in store.list_groups(db, min_size=1) if g.get("rebuttal_id") is not None}
 
 
 def resolve_answered(cfg: Config, db: sqlite_utils.Database, encoder: Encoder | None = None) -> int:
@@ -195,6 +255,8 @@ def as_json(groups: list[dict[str, Any]]) -> dict[str, Any]:
 def similarity_matrix(
     texts: list[str], vectors: Any, dense_weight: float, projection: cluster.Projection | None = None
 ) -> Any:
-    """Pairwise similarities as the grouping sees them (for diagnostics and tests)."""
-    rows = cluster.features(texts, np.asarray(vectors), dense_weight, projection).rows
-    return rows @ rows.T
+    """Pairwise similarities as the grouping sees them (for diagnostics and tests): calibrated by language
+    pair, -1 with a post that stays alone."""
+    feats = cluster.features(texts, np.asarray(vectors), dense_weight, projection)
+    everything = range(len(texts))
+    return cluster.similarities(feats.rows, everything, everything, feats.pairs)

@@ -232,18 +232,24 @@ def answered_by_approved(db: sqlite_utils.Database) -> list[tuple[int, int]]:
     ]
 
 
-def item_texts(db: sqlite_utils.Database, item_ids: Sequence[int]) -> dict[int, str]:
-    """Title and text of items, joined (the text every stage encodes)."""
+def item_texts(
+    db: sqlite_utils.Database, item_ids: Sequence[int], langs: dict[int, str | None] | None = None
+) -> dict[int, str]:
+    """Title and text of items, joined (the text every stage encodes). With `langs`, also each item's stored
+    language (what collection detected; None where it could not tell), put in that dict."""
     out: dict[int, str] = {}
     ids = list(item_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" for _ in chunk)
-        for iid, title, text in db.execute(
-            f"SELECT id, title, text FROM items WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+        # The same SQL on SQLite and PostgreSQL (items.lang is TEXT in both schemas).
+        for iid, title, text, lang in db.execute(
+            f"SELECT id, title, text, lang FROM items WHERE id IN ({marks})",  # noqa: S608 - placeholders only
             chunk,
         ).fetchall():
             out[int(iid)] = f"{title or ''}\n{text or ''}".strip()
+            if langs is not None:
+                langs[int(iid)] = str(lang) if lang else None
     return out
 
 
