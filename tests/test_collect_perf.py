@@ -277,8 +277,22 @@ def test_prepare_folds_once_and_matches_the_separate_computations() -> None:
         assert prep.bands == _old_minhash_bands(body)
 
 
+def test_batch_minhash_gives_each_texts_own_bands() -> None:
+    from monitor.collect.cluster import prepare_many
+    from monitor.collect.normalize import bands_of_many, bands_of_shingles, shingles
+
+    texts = _texts()
+    feature_sets = [shingles(f"{title}\n{text}") for title, text in texts]
+    assert any(len(f) < 7 for f in feature_sets) and any(len(f) >= 7 for f in feature_sets)
+    assert bands_of_many(feature_sets) == [bands_of_shingles(f) for f in feature_sets]
+    assert bands_of_many([]) == [] and bands_of_many([set()]) == [None]
+    assert prepare_many(texts) == [prepare(title, text) for title, text in texts]
+
+
 def test_language_detection_gives_the_library_scores_exactly() -> None:
     from py3langid.langid import _load_identifier
+
+    from monitor.collect import normalize
 
     stock = _load_identifier(norm_probs=True)
     samples = [f"{t}\n{x}" for t, x in _texts()] + [
@@ -289,16 +303,47 @@ def test_language_detection_gives_the_library_scores_exactly() -> None:
     for sample in samples:
         cut = sample.strip()[:600]
         got = detect_lang(sample)
+        if len(cut) >= normalize.VI_SURE_MIN_CHARS and len(normalize._VI_ONLY.findall(cut)) >= (
+            normalize.VI_SURE_SHARE * len(cut)
+        ):
+            assert got == "vi"  # the shortcut (next test: the model's answer on real text)
+            continue
         if len(cut) < 12 or not any(ch.isalpha() for ch in cut):
             assert got is None
             continue
         lang, prob = stock.classify(cut)
         assert got == (str(lang) if prob >= 0.5 else None), sample
-    from monitor.collect import normalize
-
     ours = normalize._identifier
     for sample in samples:
         assert ours.classify(sample) == stock.classify(sample)
+
+
+def test_the_vietnamese_shortcut_gives_the_models_answer_on_the_labelled_data() -> None:
+    import csv
+
+    from monitor.collect import normalize
+
+    stock = normalize._lang_identifier()
+    taken = 0
+    for path in sorted((Path(__file__).resolve().parent.parent / "data" / "labelled").glob("*.csv")):
+        with path.open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                cut = (row.get("text") or "").strip()[:600]
+                if len(cut) < normalize.VI_SURE_MIN_CHARS:
+                    continue
+                if len(normalize._VI_ONLY.findall(cut)) >= normalize.VI_SURE_SHARE * len(cut):
+                    taken += 1
+                    lang, prob = stock.classify(cut)
+                    assert (lang, prob >= 0.5) == ("vi", True), cut
+    assert taken > 500  # most of the longer labelled Vietnamese takes the shortcut
+    english = (
+        "Prime Minister Phạm Minh Chính and Deputy Prime Minister Nguyễn Hòa Bình met officials of Hồ Chí Minh "
+        "City on Tuesday to discuss the merger of provinces and the new two-level local government."
+    )
+    assert (
+        detect_lang(english) == "en"
+    )  # names with Vietnamese letters do not make an English text Vietnamese
+    assert detect_lang("is it true the sổ đỏ is void after the merger?") == "en"
 
 
 # --- failures per source, the fold table -----------------------------------------------------------------

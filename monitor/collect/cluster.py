@@ -10,6 +10,7 @@ import sqlite_utils
 from classifiers.text import fold
 from monitor.collect.normalize import (
     CONTAINMENT,
+    bands_of_many,
     bands_of_shingles,
     containment,
     shingles,
@@ -35,13 +36,21 @@ class Prepared:
 
 def prepare(title: str, text: str) -> Prepared:
     """Fold 'title\\ntext' once; everything else is derived from it."""
-    folded = fold(f"{title}\n{text}")
-    if "\n" in title:  # connectors give one-line titles; anything else is folded part by part
-        folded_title, folded_text = fold(title), fold(text)
-    else:
-        folded_title, folded_text = folded.split("\n", 1)
-    feats = shingles_of_folded(folded)
-    return Prepared(folded_title, folded_text, feats, bands_of_shingles(feats))
+    return prepare_many([(title, text)])[0]
+
+
+def prepare_many(texts: list[tuple[str, str]]) -> list[Prepared]:
+    """prepare() of each (title, text); the MinHash bands of all of them in one pass (bands_of_many)."""
+    parts: list[tuple[str, str, set[str]]] = []
+    for title, text in texts:
+        folded = fold(f"{title}\n{text}")
+        if "\n" in title:  # connectors give one-line titles; anything else is folded part by part
+            folded_title, folded_text = fold(title), fold(text)
+        else:
+            folded_title, folded_text = folded.split("\n", 1)
+        parts.append((folded_title, folded_text, shingles_of_folded(folded)))
+    bands = bands_of_many([feats for _, _, feats in parts])
+    return [Prepared(t, x, feats, b) for (t, x, feats), b in zip(parts, bands, strict=True)]
 
 
 def assign_cluster(

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.collect.cluster import BatchClusters, Prepared, assign_cluster, prepare
+from monitor.collect.cluster import BatchClusters, Prepared, assign_cluster, prepare, prepare_many
 from monitor.collect.fetch import Fetcher, stopping
 from monitor.collect.images import read_item_images
 from monitor.collect.normalize import preload_lang
@@ -130,7 +130,7 @@ def store_batch(
     written with the batch's other new items in one executemany per table. Any other entry (a possible
     duplicate, or one with OCR results) goes through store_item's exact path. All or nothing: an error
     rolls the whole batch back, and what earlier batches committed stays."""
-    prepared = [prepare(item.title, item.text) for item, _ in entries]  # CPU work outside the lock
+    prepared = prepare_many([(item.title, item.text) for item, _ in entries])  # CPU work outside the lock
     out: list[tuple[int, bool]] = []
     with write(db):
         ext_ids = {item.external_id for item, _ in entries if item.external_id}

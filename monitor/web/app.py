@@ -43,7 +43,7 @@ from monitor.web import (
     routes_unanswered,
 )
 from monitor.web.deps import AuthRequired, LoginRequired, is_api, is_htmx, language, localtime, render
-from monitor.web.fragments import FragmentCache
+from monitor.web.fragments import FragmentCache, Rendered
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,10 @@ BIDI_RE = re.compile("[" + "".join(chr(c) for c in BIDI_CONTROLS) + "]")
 def without_bidi(value: Any) -> Any:
     """`value` with bidi controls removed (Markup stays Markup); other types unchanged.
 
-    Called for every value a template prints: a C-speed search first, the copy only when one is there."""
+    Called for every value a template prints: a C-speed search first, the copy only when one is there;
+    not at all for a fragment this environment already rendered (fragments.Rendered: the queue's rows)."""
+    if value.__class__ is Rendered:
+        return value
     if isinstance(value, str) and BIDI_RE.search(value) is not None:
         if isinstance(value, Markup):
             return Markup(str.translate(value, BIDI_CONTROLS))

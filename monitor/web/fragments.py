@@ -10,6 +10,7 @@ old entries just age out of a bounded LRU. One cache per worker process (app.sta
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -18,6 +19,18 @@ from typing import Any
 from markupsafe import Markup
 
 DEFAULT_SIZE = 4096
+
+# Template indentation: a run of white space that holds a line break renders as one space in HTML; kept as
+# one line break it still does (the cached templates have no <pre> or <textarea>). A queue page is ~15%
+# smaller for it, and its bytes are a fifth of the server's CPU per page (the socket write).
+_INDENT = re.compile(r"\n\s+")
+
+
+class Rendered(Markup):
+    """HTML this app's template environment rendered: every value in it went through the environment's
+    finalize (bidi controls removed), so printing it again need not scan it again (app.without_bidi)."""
+
+    __slots__ = ()
 
 
 _NESTED = (dict, list, tuple)
@@ -37,7 +50,7 @@ class FragmentCache:
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._items: OrderedDict[Hashable, Rendered] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -61,7 +74,7 @@ class FragmentCache:
                 self._items.move_to_end(full_key)
                 self.hits += 1
                 return found
-        html = Markup(env.get_template(template).render(**make_context()))
+        html = Rendered(_INDENT.sub("\n", env.get_template(template).render(**make_context())))
         with self._lock:
             self.misses += 1
             self._items[full_key] = html
