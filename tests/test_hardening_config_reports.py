@@ -240,6 +240,7 @@ def test_assignments_per_narrative_are_counted_once(db: sqlite_utils.Database) -
 
 def test_the_migration_back_fills_rows_written_before_it(db: sqlite_utils.Database) -> None:
     _fill(db, seed=11)
+    seed_item(db, "written before the upgrade", fetched_at=to_db_time(datetime.now(UTC)))
     with write(db):  # the database as it was before the migration
         for trigger in [
             r[0]
@@ -253,7 +254,6 @@ def test_the_migration_back_fills_rows_written_before_it(db: sqlite_utils.Databa
         db.execute(
             "DELETE FROM schema_migrations WHERE name LIKE 'reports_000%' AND name != 'reports_0001_covering_indexes'"
         )
-    seed_item(db, "written before the upgrade", fetched_at=to_db_time(datetime.now(UTC)))
     assert {"reports_0002_daily_counts", "reports_0003_link_times"} <= set(migrate(db))
     _assert_reports_exact(db)
     seed_item(db, "written after the upgrade", fetched_at=to_db_time(datetime.now(UTC)))

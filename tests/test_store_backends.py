@@ -7,6 +7,7 @@ failed under CI=true (tests/conftest.py: require).
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,14 +51,14 @@ def test_migrations_are_idempotent_on_both(any_db: sqlite_utils.Database) -> Non
 def test_every_migration_has_a_postgresql_entry() -> None:
     names = [name for module in MIGRATIONS.values() for name, _ in module]
     assert list(PG_MIGRATIONS) == names, "add the PostgreSQL twin (or None: not ported yet) in pg_schema.py"
-    assert pending_on_postgresql() == ["reports_0002_daily_counts", "reports_0003_link_times"]
+    pending = pending_on_postgresql()
+    assert "reports_0002_daily_counts" not in pending and "reports_0003_link_times" not in pending
 
 
 def test_both_backends_have_the_same_tables_and_columns(tmp_path: Path, pg_server: object) -> None:
     lite = connect(tmp_path / "s.db")
     pg = connect(pg_server.fresh_url())  # type: ignore[attr-defined]
-    report_tables = {"report_slots", "report_days", "report_link_times"}  # not ported yet
-    lite_tables = set(lite.table_names()) - {t for t in lite.table_names() if "_fts" in t} - report_tables
+    lite_tables = set(lite.table_names()) - {t for t in lite.table_names() if "_fts" in t}
     pg_tables = set(pg.table_names()) - {"items_fts", "rebuttals_fts"}
     assert lite_tables == pg_tables
     for table in sorted(lite_tables):
@@ -175,19 +176,10 @@ def test_embedding_cache_stores_vectors_as_bytes(any_db: sqlite_utils.Database) 
     }
 
 
-def test_what_is_not_ported_says_so(pg_server: object) -> None:
-    from monitor.store import reports
-
+def test_sqlite_only_sql_says_not_supported(pg_server: object) -> None:
     db = connect(pg_server.fresh_url())  # type: ignore[attr-defined]
     with pytest.raises(StoreError, match="not supported yet on PostgreSQL"):
         db.execute("SELECT strftime('%Y', 'now')")
-    with pytest.raises(sqlite3.DatabaseError):  # report counters: migrations pending on PostgreSQL
-        reports.volumes(db, reports.Window(days=7))
-    # The reports page and CSV go through table(): a clear "not supported yet", not "relation does not exist".
-    with pytest.raises(StoreError, match="not supported yet on PostgreSQL: the reports"):
-        reports.table(db, "volumes", reports.Window(days=7))
-    with pytest.raises(StoreError, match="not supported yet on PostgreSQL"):
-        reports.recount(db)
     db.conn.close()
 
 
@@ -418,3 +410,478 @@ def test_messages_name_a_postgresql_database_without_its_password(tmp_path: Path
     assert cfg.database_label == "postgresql://monitor:***@127.0.0.1:5432/misinfo"
     assert "s3cret" not in cfg.database_label
     assert parse_config("database: m.db\n", base_dir=tmp_path).database_label == str(tmp_path / "m.db")
+
+
+# --- round 3: reports, retention, collection, digests -----------------------------------------------------
+
+REPORT_ZONES = ["Asia/Ho_Chi_Minh", "UTC", "Asia/Kathmandu", "America/St_Johns"]
+
+
+def _report_fill(db: sqlite_utils.Database, now: datetime, seed: int = 3) -> None:
+    """Items over 40 days at any minute, flags, links, decisions, moves, corrections and deletions: the same
+    rows on whichever backend (times computed here, never by the database)."""
+    import random
+
+    from monitor.store.db import to_db_time, write
+    from tests import builders
+
+    rng = random.Random(seed)
+    at = to_db_time(now)
+    admin = builders.add_user(db, "admin-r", "admin", at=at)
+    r1 = builders.add_approved_rebuttal(db, "r1", "Phản bác một", "", at=at)
+    r2 = builders.add_approved_rebuttal(db, "r2", "Phản bác hai", "", at=at)
+    n1 = builders.add_narrative(db, "Luận điệu một", r1, at=at)
+    n2 = builders.add_narrative(db, "Luận điệu hai", r2, at=at)
+    sources = [store_queue.ensure_source(db, name) for name in ("nguon-a", "nguon-b", "nguon-c")]
+    items: list[tuple[int, datetime]] = []
+    for k in range(90):
+        seen = now - timedelta(minutes=rng.randint(0, 40 * 1440))
+        item_id, _ = add_item(
+            db,
+            NewItem(
+                title=f"Tin {k}",
+                text=f"nội dung {k}",
+                source_id=rng.choice([*sources, None]),
+                lang=rng.choice(["vi", "vi", "en", ""]),
+                fetched_at=to_db_time(seen),
+            ),
+        )
+        items.append((item_id, seen))
+        if rng.random() < 0.6:
+            store_queue.insert_flag(
+                db,
+                item_id,
+                relevance=0.9,
+                risk=0.8,
+                narrative_id=rng.choice([n1, n2, None]),
+                flagged_at=to_db_time(seen + timedelta(minutes=rng.randint(0, 600))),
+            )
+    flagged = [int(r[0]) for r in db.execute("SELECT item_id FROM flags ORDER BY item_id").fetchall()]
+    for k, item_id in enumerate(flagged[::4]):
+        builders.mark_linked(db, item_id, r1, admin, at=to_db_time(now - timedelta(hours=k % 50)))
+    for item_id in flagged[::8]:
+        builders.add_link(db, item_id, r2, at=at)
+    for item_id in flagged[1::5]:
+        builders.mark_dismissed(db, item_id)
+    for item_id in flagged[2::9]:
+        builders.add_assignment(
+            db,
+            item_id=item_id,
+            narrative_id=n1,
+            rebuttal_id=r1,
+            assignee_id=admin,
+            created_by=admin,
+            channel="website",
+            status="published",
+            published_at=at,
+            created_at=at,
+        )
+    with write(db):
+        for item_id in flagged[2::7]:
+            db.execute("UPDATE flags SET state = 'escalated' WHERE item_id = ?", [item_id])
+        for item_id in flagged[3::6]:
+            db.execute("UPDATE flags SET narrative_id = ? WHERE item_id = ?", [n2, item_id])
+        for item_id, _ in items[::9]:
+            db.execute("UPDATE items SET lang = 'en', source_id = ? WHERE id = ?", [sources[0], item_id])
+        for item_id, seen in items[5::11]:  # a time corrected across midnight
+            moved = to_db_time(seen - timedelta(hours=13))
+            db.execute("UPDATE items SET fetched_at = ? WHERE id = ?", [moved, item_id])
+        for item_id in flagged[4::13]:
+            db.execute("DELETE FROM assignments WHERE item_id = ?", [item_id])
+            db.execute("DELETE FROM links WHERE item_id = ?", [item_id])
+            db.execute("DELETE FROM flags WHERE item_id = ?", [item_id])
+
+
+def _all_reports(db: sqlite_utils.Database) -> dict[tuple[str, int, str], object]:
+    from monitor.store import reports
+
+    return {
+        (tz, days, name): reports.table(db, name, reports.Window(days=days, tz=tz))
+        for tz in REPORT_ZONES
+        for days in (1, 2, 7, 30)
+        for name in reports.TABLES
+    }
+
+
+def test_reports_give_the_same_figures_on_both_backends(tmp_path: Path, pg_server: object) -> None:
+    from monitor.store import reports
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    lite = connect(tmp_path / "s.db")
+    pg = connect(pg_server.fresh_url())  # type: ignore[attr-defined]
+    try:
+        for db in (lite, pg):
+            _report_fill(db, now)
+        expected, got = _all_reports(lite), _all_reports(pg)
+        for key, rows in expected.items():
+            assert got[key] == rows, key
+        month = expected[("Asia/Ho_Chi_Minh", 30, "volumes")]
+        assert sum(r["items"] for r in month) > 40 and sum(r["flags"] for r in month) > 20  # type: ignore[attr-defined]
+        linked = expected[("UTC", 30, "response_times")][0]  # type: ignore[index]
+        assert linked["n"] > 0 and linked["median_hours"] is not None
+        for table in ("report_slots", "report_days", "report_link_times"):
+            assert pg[table].count == lite[table].count > 0, table
+        before = sorted(tuple(r) for r in pg.execute("SELECT dim, day, key, measure, n FROM report_days"))
+        reports.recount(pg)  # the back-fill gives what the triggers kept
+        after = sorted(tuple(r) for r in pg.execute("SELECT dim, day, key, measure, n FROM report_days"))
+        assert after == [r for r in before if r[4] != 0] and _all_reports(pg) == got
+    finally:
+        lite.conn.close()
+        pg.conn.close()
+
+
+def test_report_percentiles_are_the_same_on_both_backends(any_db: sqlite_utils.Database) -> None:
+    """PostgreSQL picks the two values percentile() interpolates between in SQL; SQLite sorts in Python: the
+    same figures, to the last bit, for ties, NULLs, one value, every rank and an empty window."""
+    import random
+
+    from monitor.store import reports
+    from monitor.store.db import write
+
+    db = any_db
+    empty = reports.response_times(db, reports.Window(days=30, tz="Asia/Ho_Chi_Minh"))
+    assert [(r["n"], r["median_hours"], r["p90_hours"]) for r in empty] == [(0, None, None)] * 2
+    rng = random.Random(16)
+    ps = (0, 1, 25, 50, 90, 99, 100)
+    with write(db):
+        db.execute("CREATE TABLE pct_values (grp INTEGER, hours DOUBLE PRECISION)")
+        for n in range(0, 23):
+            for _ in range(
+                n
+            ):  # ties: few distinct values; fractions: interpolation between unequal neighbours
+                value = rng.choice([1.0, 2.5, 2.5, 7 / 3, 1e-3, 48.0, rng.random() * 100])
+                db.execute("INSERT INTO pct_values (grp, hours) VALUES (?, ?)", [n, value])
+            db.execute("INSERT INTO pct_values (grp, hours) VALUES (?, NULL)", [n])  # NULLs are left out
+    for n in range(0, 23):
+        values = [
+            float(r[0])
+            for r in db.execute("SELECT hours FROM pct_values WHERE grp = ?", [n]).fetchall()
+            if r[0] is not None
+        ]
+        got = reports._percentiles(db, "SELECT hours FROM pct_values WHERE grp = ?", [n], ps)
+        assert got == (n, [reports.percentile(values, p) for p in ps]), n
+    ties = reports._percentiles(db, "SELECT 2.5 AS hours FROM pct_values WHERE grp = ?", [9], (50, 90))
+    assert ties == (10, [2.5, 2.5])
+
+
+def test_prune_keeps_blobs_still_referenced_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.store.collect import finish_ok, prune, start_fetch
+    from monitor.store.db import write
+
+    db = any_db
+    old, cut, new = "2020-01-01T00:00:00+00:00", "2021-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"
+    aged, _ = add_item(db, _item(title="Cũ", text="cũ", evidence=[Evidence(b"<old/>", fetched_at=old)]))
+    kept, _ = add_item(db, _item(title="Mới", text="mới", evidence=[Evidence(b"<new/>", fetched_at=new)]))
+    read = _with_ocr(db)  # its image is referenced by the OCR text too
+    src = store_queue.ensure_source(db, "feed-a")
+    for started in (old, new):
+        log = start_fetch(db, src)
+        finish_ok(db, log, src, status="ok", http_status=200, nbytes=1, items_new=0, items_seen=0, note=None,
+                  etag=None, last_modified=None)  # fmt: skip
+        with write(db):
+            db.execute("UPDATE fetch_log SET started_at = ? WHERE id = ?", [started, log])
+    running = start_fetch(db, src)
+    with write(db):
+        db.execute("UPDATE evidence SET fetched_at = ? WHERE item_id = ?", [old, read])
+        db.execute("UPDATE fetch_log SET started_at = ? WHERE id = ?", [old, running])
+    counts = prune(db, cut, cut, batch=1)  # batches of one: the loops run more than once
+    assert counts == {"evidence": 2, "evidence_blobs": 1, "fetch_log": 1}
+    assert read_blob(db, _sha(b"<old/>")) is None and read_blob(db, _sha(b"<new/>")) == b"<new/>"
+    assert read_blob(db, _sha(b"\x89PNG fake")) == b"\x89PNG fake"  # the OCR text still refers to it
+    assert db["items"].count == 3 and db["fetch_log"].count == 2  # items kept; a running pass kept
+    assert [r[0] for r in db.execute("SELECT item_id FROM evidence").fetchall()] == [kept]
+    assert aged != kept
+
+
+def _sha(body: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(body).hexdigest()
+
+
+def test_fetch_passes_leases_and_interrupted_runs_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.store import collect
+
+    db = any_db
+    src = store_queue.ensure_source(db, "feed-a")
+    log = collect.start_fetch(db, src)
+    assert log > 0 and collect.fetch_log(db, src)[0]["status"] == "running"
+    collect.finish_ok(db, log, src, status="ok", http_status=200, nbytes=512, items_new=3, items_seen=4,
+                      note=None, etag='"v1"', last_modified="Mon, 01 Dec 2025 00:00:00 GMT")  # fmt: skip
+    (row,) = collect.fetch_log(db, src)
+    assert (row["status"], row["bytes"], row["items_new"], row["items_seen"]) == ("ok", 512, 3, 4)
+    state = collect.source_state(db, src)
+    assert state["etag"] == '"v1"' and state["consecutive_failures"] == 0
+    failed = collect.start_fetch(db, src)
+    next_at = collect.finish_error(db, failed, src, error="HTTP 503", interval=60)
+    assert collect.source_state(db, src)["next_attempt_after"] == next_at
+    assert collect.source_state(db, src)["consecutive_failures"] == 1
+    # Leases: one owner at a time; another live owner is refused; released, it can be taken.
+    me, other = "otherhost:1:1", "elsewhere:2:1"  # other hosts: always taken as alive
+    assert collect.acquire_lease(db, "collect:feed-a", me, ttl=60)
+    assert collect.acquire_lease(db, "collect:feed-a", me, ttl=60)  # renewed by its owner
+    assert not collect.acquire_lease(db, "collect:feed-a", other, ttl=60)
+    collect.release_lease(db, "collect:feed-a", other)  # not the holder: nothing happens
+    assert not collect.acquire_lease(db, "collect:feed-a", other, ttl=60)
+    collect.release_lease(db, "collect:feed-a", me)
+    assert collect.acquire_lease(db, "collect:feed-a", other, ttl=60)
+    collect.release_lease(db, "collect:feed-a", other)
+    # A pass left running by a killed process is closed (no live lease holds it).
+    collect.start_fetch(db, src)
+    assert collect.close_abandoned(db) == 1
+    assert collect.fetch_log(db, src)[0]["error"] == collect.INTERRUPTED
+    collect.start_fetch(db, src)
+    assert collect.close_interrupted(db, src) == 1 and collect.close_interrupted(db, src) == 0
+    assert (
+        db.execute("SELECT last_error FROM sources WHERE id = ?", [src]).fetchone()[0] == collect.INTERRUPTED
+    )
+
+
+def test_near_duplicate_bands_and_clusters_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.store import collect
+
+    db = any_db
+    src = store_queue.ensure_source(db, "feed-a")
+    a, _ = add_item(db, _item(source_id=src, external_id="e1", canonical_url="https://a.vn/1"))
+    b, _ = add_item(db, _item(title="Gần giống", text="gần giống", source_id=src))
+    c, _ = add_item(db, _item(title="Khác", text="khác hẳn"))
+    big = 2**62 + 7  # band values use the whole signed 64-bit range
+    collect.save_cluster(db, a, a, [11, big, 33])
+    assert collect.cluster_candidates(db, b, [11, 99, 98]) == [a]
+    collect.save_cluster(db, b, a, [11, 99, 98])
+    collect.save_bands(db, [(0, 11, c), (1, 5, c)])
+    found = collect.band_candidates(db, {(0, 11), (1, big), (2, 1234)}, per_key=2)
+    assert found == {(0, 11): [a, b], (1, big): [a]}
+    assert collect.cluster_members(db, a) == [a, b]
+    assert collect.cluster_text(db, b) == ("Gần giống\ngần giống", a)
+    assert collect.seen_in_source(db, src, "e1", None, "x") == a
+    keys = collect.known_keys(db, src, {"e1", "e9"}, {"https://a.vn/1", "https://z.vn"}, {"nope"})
+    assert (keys.item_ids, keys.urls, keys.hashes) == ({"e1"}, {"https://a.vn/1"}, set())
+    assert collect.known_urls(db, src, 10) == ["https://a.vn/1"]
+
+
+def test_digest_ledger_claims_each_message_once_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.store import mail
+
+    db = any_db
+    now = "2026-01-05T08:00:00+00:00"
+    row = mail.claim(db, "digest", "lan@example.vn", "2026-01-05", "w1", now, "<m1@x>", "bytes-1")
+    assert row is not None and row["status"] == "sending" and row["attempts"] == 1
+    assert mail.claim(db, "digest", "lan@example.vn", "2026-01-05", "w2", now, "<m2@x>", "bytes-2") is None
+    mail.mark_failed(db, int(row["id"]), "w1", "SMTP 451", "2026-01-05T08:10:00+00:00")
+    early = "2026-01-05T08:05:00+00:00"
+    assert mail.claim(db, "digest", "lan@example.vn", "2026-01-05", "w2", early, "<m3@x>", "b") is None
+    later = "2026-01-05T08:11:00+00:00"
+    again = mail.claim(db, "digest", "lan@example.vn", "2026-01-05", "w2", later, "<m3@x>", "b")
+    assert again is not None and (again["message_id"], again["payload"], again["attempts"]) == (
+        "<m1@x>",
+        "bytes-1",
+        2,
+    )
+    mail.mark_sent(db, int(again["id"]), "w2", later)
+    assert mail.ledger_row(db, "digest", "lan@example.vn", "2026-01-05")["status"] == "sent"  # type: ignore[index]
+    assert mail.enqueue(db, "alert:surge", "ops@example.vn", "p1", "<a@x>", "alert", now)
+    assert not mail.enqueue(db, "alert:surge", "ops@example.vn", "p1", "<a@x>", "alert", now)
+    assert [r["kind"] for r in mail.due_failed(db, later, "2026-01-01")] == ["alert:surge"]
+    assert [r["kind"] for r in mail.ledger_rows(db, "ALERT:")] == ["alert:surge"]
+    assert mail.claimed_since(db, "digest", "2026-01-01") and not mail.claimed_since(db, "x", "2026-01-01")
+    assert mail.previous_window_end(db, "digest", "lan@example.vn", "2026-01-06") == now
+    assert mail.digest_counts(db, "2026-01-01", later) == {
+        "new_items": 0, "new_flagged": 0, "linked": 0, "dismissed": 0, "escalated": 0,
+    }  # fmt: skip
+    # An operator's --force: a stale 'sending' row, a failed row before its backoff.
+    stuck = mail.claim(db, "digest", "minh@example.vn", "2026-01-05", "w1", now, "<s@x>", "s")
+    assert stuck is not None
+    taken = mail.claim(
+        db, "digest", "minh@example.vn", "2026-01-05", "w3", later, "<t@x>", "t", stale_before=later
+    )
+    assert taken is not None and taken["claimed_by"] == "w3"
+    mail.mark_failed(db, int(taken["id"]), "w3", "SMTP 451", "2027-01-01T00:00:00+00:00")
+    forced = mail.claim(
+        db, "digest", "minh@example.vn", "2026-01-05", "w4", later, "<u@x>", "u", ignore_backoff=True
+    )
+    assert forced is not None and forced["attempts"] == 3
+    # The read-only queries behind the digest and the surge alerts run on either backend.
+    assert mail.top_flagged(db, "2026-01-01", later, 5) == [] and mail.best_rebuttals(db, [1, 2]) == {}
+    assert mail.narrative_volumes(db, "2026-01-01", later) == {} and mail.narrative_info(db, [1]) == {}
+    assert mail.open_assignments(db, later) == [] and mail.failing_sources(db) == []
+    assert mail.narrative_examples(db, 1, "2026-01-01", later) == []
+
+
+def test_collect_classify_match_from_a_loopback_feed_on_postgresql(
+    pg_server: object, make_config: object, http_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import pipeline
+    from monitor.config import load_config
+    from monitor.store import collect, rebuttals, scores
+    from tests.collect_helpers import FAST_COLLECT, rss
+    from tests.fakes import HashingEncoder
+    from tests.httpserver import Response
+    from tests.test_classify_pipeline import FALSE_VI, OFF_VI, TOPIC, approve_claim
+
+    feed = rss(
+        [
+            {"title": "Tin nóng", "link": "http://127.0.0.1/a/1", "guid": "g1", "description": FALSE_VI},
+            {"title": "Thị trường", "link": "http://127.0.0.1/a/2", "guid": "g2", "description": OFF_VI},
+        ]
+    )
+    http_server.routes["/feed.xml"] = Response(200, feed, {"Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+    url = pg_server.fresh_url()  # type: ignore[attr-defined]
+    source = {"name": "feed-a", "kind": "rss", "url": http_server.url("/feed.xml")}  # type: ignore[attr-defined]
+    config_file = make_config(topic=TOPIC, database=url, sources=[source], collect=FAST_COLLECT)  # type: ignore[operator]
+    cfg = load_config(config_file)
+    encoder = HashingEncoder()
+    monkeypatch.setattr("monitor.classify.score.get_encoder", lambda *a, **k: (encoder, None))
+    monkeypatch.setattr("monitor.match.suggest.get_encoder", lambda *a, **k: (encoder, None))
+    db = connect(cfg.database_path)
+    assert dialect(db) == "postgresql"
+    try:
+        first = pipeline.collect(cfg, db)
+        assert (first.new, first.failed) == (2, []) and db["items"].count == 2
+        again = pipeline.collect(cfg, db, source="feed-a")  # the same entries: nothing new, no new sighting
+        assert (
+            (again.new, again.failed) == (0, [])
+            and db["items"].count == 2
+            and db["item_sightings"].count == 2
+        )
+        src = int(db.execute("SELECT id FROM sources WHERE name = 'feed-a'").fetchone()[0])
+        log = collect.fetch_log(db, src)
+        assert [r["status"] for r in log] in (["ok", "ok"], ["not_modified", "ok"]) and log[-1][
+            "items_new"
+        ] == 2
+        assert db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0] >= 1
+        false_id = int(db.execute("SELECT id FROM items WHERE title = 'Tin nóng'").fetchone()[0])
+        rid, _ = approve_claim(db, "can-cuoc", FALSE_VI)
+        report = pipeline.classify(cfg, db)
+        assert report.scored == 2 and scores.flag_for(db, false_id) is not None
+        assert pipeline.match(cfg, db).items >= 1
+        assert rebuttals.suggestions_for(db, false_id)[0]["rebuttal_id"] == rid
+        assert search_items(db, "tin nong") == [false_id]
+    finally:
+        db.conn.close()
+
+
+# --- the benchmark's bulk builder (monitor/demo/benchfill.py) and the queue's suggestions, on both --------------
+
+
+def test_the_bench_builder_writes_the_same_rows_on_both_backends(tmp_path: Path, pg_server: object) -> None:
+    """SQLite through executemany, PostgreSQL through COPY (indexes dropped and rebuilt, triggers skipped):
+    the same items, flags and suggestions, flags.source_id / lang filled, every index back, the report
+    counters (when the database has them) counting the loaded rows."""
+    from monitor.demo import benchfill
+
+    lite = connect(tmp_path / "bench.db")
+    pg = connect(pg_server.fresh_url())  # type: ignore[attr-defined]
+    indexes = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+    before = [r[0] for r in pg.execute(indexes).fetchall()]
+    counts = [benchfill.fill(db, 3_000, 600) for db in (lite, pg)]
+    assert counts[0] == counts[1] and counts[0]["items"] == 3_000 and counts[0]["flags"] == 600
+    for sql in (
+        "SELECT id, source_id, url, content_hash, title, text, fetched_at, lang, cluster_id, sightings"
+        " FROM items ORDER BY id",
+        "SELECT id, item_id, state, relevance, risk, reasons_json, narrative_id, flagged_at FROM flags ORDER BY id",
+        "SELECT item_id, rebuttal_id, claim_id, rank, score, claim FROM suggestions ORDER BY item_id",
+    ):
+        lite_rows = [tuple(r) for r in lite.execute(sql).fetchall()]
+        assert lite_rows == [tuple(r) for r in pg.execute(sql).fetchall()], sql
+    assert (
+        pg.execute(
+            "SELECT COUNT(*) FROM flags f JOIN items i ON i.id = f.item_id"
+            " WHERE f.source_id = i.source_id AND f.lang = i.lang"
+        ).fetchone()[0]
+        == 600
+    )
+    assert [r[0] for r in pg.execute(indexes).fetchall()] == before
+    if "report_slots" in pg.table_names():
+        assert pg.execute("SELECT SUM(items), SUM(flags) FROM report_slots").fetchone() == (3_000, 600)
+    # The load's session_replication_role was local to its transaction: triggers and checks are back.
+    assert pg.execute("SHOW session_replication_role").fetchone()[0] == "origin"
+    lite.conn.close()
+    pg.conn.close()
+
+
+def test_the_queue_rows_get_their_best_suggestions_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.store import rebuttals
+    from tests.web_helpers import seed_flag, seed_rebuttal
+
+    item = seed_flag(any_db, "Tin đồn về căn cước", risk=0.9)
+    other = seed_flag(any_db, "Tin đồn về lương hưu", risk=0.8)
+    first = seed_rebuttal(any_db, "Không phải làm lại căn cước", ["Phải làm lại căn cước"])
+    second = seed_rebuttal(any_db, "Lương hưu không bị cắt", ["Lương hưu bị cắt"])
+    found = [
+        {"rebuttal_id": first, "score": 0.91, "claim": "Phải làm lại căn cước"},
+        {"rebuttal_id": second, "score": 0.42, "claim": "Lương hưu bị cắt"},
+    ]
+    rebuttals.replace_suggestions(any_db, item, found, rebuttals.library_version(any_db))
+    rows = [{"id": item}, {"id": other}]
+    store_queue.attach_suggestions(any_db, rows, limit=1)
+    assert [s["rebuttal_id"] for s in rows[0]["suggestions"]] == [first]
+    assert rows[1]["suggestions"] == []
+
+
+def test_migrate_copies_a_sqlite_store_into_an_empty_postgresql(tmp_path: Path, pg_server: object) -> None:
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+    from monitor.review.queue import link_item
+    from monitor.store import reports
+    from tests import builders
+
+    path = tmp_path / "lite.db"
+    lite = connect(path)
+    src = store_queue.ensure_source(lite, "feed-a")
+    first, _ = add_item(lite, _item(source_id=src, evidence=[Evidence(b"<rss>1</rss>")]))
+    second, _ = add_item(
+        lite, _item(title="Giá vàng hôm nay", text="Thị trường vàng tăng nhẹ.", source_id=src)
+    )
+    store_queue.insert_flag(lite, first, relevance=0.9, risk=0.8)
+    uid = store_users.create_user(lite, "lan", "a-long-password-1", "analyst")
+    rid = builders.add_approved_rebuttal(lite, "sap-nhap", "Sáp nhập không đổi căn cước", "", at="2026-01-01")
+    link_item(lite, first, rid, store_users.get_user_by_id(lite, uid))  # type: ignore[arg-type]
+    window = reports.Window(days=7, tz="Asia/Ho_Chi_Minh")
+    lite_reports = {name: reports.table(lite, name, window) for name in reports.TABLES}
+    lite_audit = [(e["action"], e["actor"]) for e in audit_store.entries(lite)]
+    lite.conn.close()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    url = pg_server.fresh_url()  # type: ignore[attr-defined]
+
+    def run(*args: str) -> object:
+        return CliRunner().invoke(cli, ["--config", str(tmp_path / "none.yaml"), "migrate", *args])
+
+    done = run("--from", str(path), "--to", url, "--batch", "1")
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert "every row count matches" in done.output and "audit_log" in done.output  # type: ignore[attr-defined]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest  # the SQLite file is untouched
+    again = run("--from", str(path), "--to", url)
+    assert again.exit_code == 2 and "not empty" in again.output  # type: ignore[attr-defined]
+    assert len(again.output.strip().splitlines()) == 1  # type: ignore[attr-defined]
+    unreachable = run("--from", str(path), "--to", f"postgresql://x@127.0.0.1:{_closed_port()}/db")
+    assert unreachable.exit_code == 2 and "cannot connect" in unreachable.output  # type: ignore[attr-defined]
+    assert run("--from", str(path), "--to", "mysql://x@y/z").exit_code == 2  # type: ignore[attr-defined]
+
+    pg = connect(url)
+    try:
+        assert migrate(pg) == []
+        assert search_items(pg, "sap nhap") == [first] and search_items(pg, "gia vang") == [second]
+        assert read_blob(pg, _sha(b"<rss>1</rss>")) == b"<rss>1</rss>"
+        assert store_users.authenticate(pg, "lan", "a-long-password-1", "10.0.0.9")["id"] == uid  # type: ignore[index]
+        assert pg.execute("SELECT state FROM flags WHERE item_id = ?", [first]).fetchone()[0] == "linked"
+        assert [(e["action"], e["actor"]) for e in audit_store.entries(pg)][1:] == lite_audit
+        assert {name: reports.table(pg, name, window) for name in reports.TABLES} == lite_reports
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # the trigger is back on
+            pg.execute("DELETE FROM audit_log")
+        third, created = add_item(pg, _item(title="Mới", text="tin mới sau khi chuyển"))  # ids go on
+        assert created and third > second
+        assert store_users.create_user(pg, "minh", "a-long-password-2", "analyst") > uid
+    finally:
+        pg.conn.close()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

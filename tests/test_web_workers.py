@@ -117,9 +117,21 @@ class Http:
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str], Path]]:
     """`misinfo serve --workers 2` on a fresh database with an analyst; the session key is generated."""
+    yield from _serve_two_workers(tmp_path, str(tmp_path / "web.db"))
+
+
+@pytest.fixture
+def two_workers_pg(tmp_path: Path, pg_server: Any) -> Iterator[tuple[int, subprocess.Popen[str], Path, str]]:
+    """The same server on a fresh PostgreSQL database (a schema of the test server, tests/pg_server.py):
+    skipped locally without PostgreSQL, failed under CI=true (tests.conftest.require)."""
+    url = pg_server.fresh_url()
+    for port, proc, tmp in _serve_two_workers(tmp_path, url):
+        yield port, proc, tmp, url
+
+
+def _serve_two_workers(tmp_path: Path, database: str) -> Iterator[tuple[int, subprocess.Popen[str], Path]]:
     port = _free_port()
-    db_path = tmp_path / "web.db"
-    db = connect(db_path)
+    db = connect(database)
     store_users.use_fast_hashing()
     store_users.create_user(db, "analyst", PASSWORD, "analyst", language="en")
     db.conn.close()
@@ -127,7 +139,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str], Pa
     config.write_text(
         yaml.safe_dump(
             {
-                "database": str(db_path),
+                "database": database,
                 "state_dir": str(tmp_path / "var"),
                 "web": {"host": "127.0.0.1", "port": port, "workers": 2},
             }
@@ -215,6 +227,81 @@ def test_two_worker_processes_share_sessions_csrf_and_logout(
     # One generated session key, written once (the workers did not each make their own).
     assert (tmp / "var" / "secret_key").exists()
     assert not list((tmp / "var").glob(".secret_key.*"))
+
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "workers left behind"
+
+
+@pytest.mark.timeout(180)
+def test_two_workers_on_postgresql_share_sessions_csrf_logout_and_record_a_decision_once(
+    two_workers_pg: tuple[int, subprocess.Popen[str], Path, str],
+) -> None:
+    """Issue #16: replicas of the app against one PostgreSQL — no per-process state (sessions live in
+    web_sessions, CSRF in the signed session, the write lock is the database's)."""
+    port, proc, tmp, url = two_workers_pg
+    workers = _workers(proc.pid)
+    assert len(workers) == 2
+    db = connect(url)
+    item = seed_flag(db, "Tin đồn: phải làm lại căn cước sau sáp nhập", risk=0.9)
+    db.conn.close()
+    before = {pid: _cpu_ticks(pid) for pid in workers}
+
+    client = Http(port)
+    status, page = client.request("GET", "/login")
+    token = CSRF.search(page)
+    assert status == 200 and token
+    status, _ = client.request(
+        "POST", "/login", {"username": "analyst", "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert status == 303
+    for _ in range(60):  # a new connection per request: either worker; both know the session
+        status, page = client.request("GET", "/queue")
+        assert status == 200 and "analyst" in page and "phải làm lại căn cước" in page
+    after = {pid: _cpu_ticks(pid) for pid in workers}
+    assert all(after[pid] > before[pid] for pid in workers), (before, after)  # both served requests
+
+    token = CSRF.search(page)
+    assert token
+    status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": "forged"})
+    assert status == 403
+    for _ in range(4):
+        status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": token.group(1)})
+        assert status == 303
+
+    # A decision through the web: the item page's form, posted, then posted again (a double submit that
+    # may reach the other worker): recorded once, with one audit row.
+    status, page = client.request("GET", f"/items/{item}")
+    assert status == 200
+    version = re.search(r'name="version" value="(\d+)"', page)
+    token = CSRF.search(page)
+    assert version and token
+    form = {"reason": "accurate", "version": version.group(1), "csrf_token": token.group(1)}
+    assert client.request("POST", f"/items/{item}/dismiss", form)[0] == 303
+    assert client.request("POST", f"/items/{item}/dismiss", form)[0] == 409
+    db = connect(url)
+    state, flag_version = db.execute("SELECT state, version FROM flags WHERE item_id = ?", [item]).fetchone()
+    assert (state, flag_version) == ("dismissed", int(version.group(1)) + 1)
+    audits = db.execute(
+        "SELECT actor FROM audit_log WHERE action = 'item.dismiss' AND object_id = ?", [str(item)]
+    ).fetchall()
+    assert [tuple(r) for r in audits] == [("analyst",)]
+    db.conn.close()
+
+    # Logging out in one worker ends the session in all of them.
+    status, page = client.request("GET", "/queue")
+    token = CSRF.search(page)
+    assert token
+    stale = client.cookie
+    assert client.request("POST", "/logout", {"csrf_token": token.group(1)})[0] == 303
+    replay = Http(port)
+    replay.cookie = stale
+    for _ in range(10):
+        assert replay.request("GET", "/queue")[0] == 303
+    db = connect(url)
+    assert db.execute("SELECT COUNT(*) FROM web_sessions").fetchone()[0] == 0
+    db.conn.close()
 
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)

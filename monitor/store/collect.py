@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import query_one, to_db_time, utcnow, write
 
 MAX_BACKOFF = 6 * 3600.0  # a failing source is retried at least this often
@@ -390,6 +391,13 @@ def release_lease(db: sqlite_utils.Database, name: str, owner: str) -> None:
 
 def _blob_references(db: sqlite_utils.Database) -> list[tuple[str, str]]:
     """(table, column) of every foreign key to evidence_blobs.sha256 (evidence, OCR text, ...)."""
+    if dialect(db) == POSTGRESQL:
+        rows = db.execute(
+            "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)"
+            " WHERE c.contype = 'f' AND c.confrelid = 'evidence_blobs'::regclass ORDER BY 1, 2"
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
     refs: list[tuple[str, str]] = []
     tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()]
     for table in tables:

@@ -6,12 +6,13 @@ import gzip
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
 from classifiers.text import content_hash, fold
 from monitor.store.db import query_one, utcnow, write
+from monitor.store.reports import count_new_items
 
 
 @dataclass
@@ -190,6 +191,7 @@ class NewRows:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.items,
             )
+            count_new_items(db, [cast(int, row[0]) for row in self.items])
             conn.executemany("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)", self.fts)
             conn.executemany(
                 "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
@@ -218,7 +220,13 @@ class NewRows:
 
 def store_blobs(db: sqlite_utils.Database, bodies: list[bytes]) -> list[str]:
     """store_blob for many bodies: one lookup for those already stored, each new body compressed once."""
-    digests = [hashlib.sha256(body).hexdigest() for body in bodies]
+    by_object: dict[int, str] = {}  # a feed's items share its one body object: hash it once, not per item
+    digests = []
+    for body in bodies:
+        digest = by_object.get(id(body))
+        if digest is None:
+            digest = by_object[id(body)] = hashlib.sha256(body).hexdigest()
+        digests.append(digest)
     if not digests:
         return digests
     wanted = dict(zip(digests, bodies, strict=True))

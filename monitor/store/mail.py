@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import query_one, write
 
 # --- migrations ------------------------------------------------------------------------------------
@@ -115,15 +116,18 @@ def claim(
             " created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)",
             [kind, recipient, period, message_id, payload, now],
         )
+        # PostgreSQL wants a boolean for OR and a type for a bare NULL parameter: the same test, typed.
+        pg = dialect(db) == POSTGRESQL
+        ignore, stale = ("CAST(? AS INTEGER) <> 0", "CAST(? AS TEXT)") if pg else ("?", "?")
         cur = db.execute(
-            """
+            f"""
             UPDATE digests_sent
                SET status = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1,
                    message_id = COALESCE(message_id, ?), payload = COALESCE(payload, ?)
              WHERE kind = ? AND recipient = ? AND period = ?
                AND (status = 'pending'
-                    OR (status = 'failed' AND (? OR next_attempt_after IS NULL OR next_attempt_after <= ?))
-                    OR (status = 'sending' AND ? IS NOT NULL AND claimed_at <= ?))
+                    OR (status = 'failed' AND ({ignore} OR next_attempt_after IS NULL OR next_attempt_after <= ?))
+                    OR (status = 'sending' AND {stale} IS NOT NULL AND claimed_at <= ?))
             """,
             [
                 worker,

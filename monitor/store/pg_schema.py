@@ -5,7 +5,7 @@ tables and columns; tests/test_store_backends.py checks they agree); what SQLite
 here for PostgreSQL: identity ids, tsvector search tables, plpgsql triggers, ADD COLUMN IF NOT EXISTS.
 
 A migration mapped to None is not ported yet: on PostgreSQL it is left pending (not recorded), so it runs
-once its twin exists; the store functions needing it say "not supported yet on PostgreSQL".
+once its twin exists (none is, at present).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from monitor.store import groups, schema, submissions
+from monitor.store import groups, reports, schema, submissions
 
 PgMigration = Callable[[sqlite_utils.Database], None] | None
 
@@ -206,9 +206,182 @@ CREATE INDEX IF NOT EXISTS flags_flagged_cover ON flags(flagged_at, state, item_
 """
 
 
+# --- the report counters (monitor/store/reports.py keeps them on SQLite with triggers; these are their twins) ---
+#
+# Store times are text ('2026-01-31T23:59:59+00:00'). SQLite's date()/strftime() read them as UTC (a time
+# without an offset too) and answer NULL for text that is not a time; report_utc() does the same here, so
+# the slots, days and hours are the same strings and numbers on both backends.
+_REPORT_TIME_SQL = """
+CREATE OR REPLACE FUNCTION report_utc(t TEXT) RETURNS timestamp LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS
+$$ BEGIN
+    RETURN t::timestamptz AT TIME ZONE 'UTC';
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END $$;
+-- The UTC quarter-hour of a time: 'YYYY-MM-DDTHH:MM' with MM in 00, 15, 30, 45 (SQLite: strftime + printf).
+CREATE OR REPLACE FUNCTION report_slot(t TEXT) RETURNS TEXT LANGUAGE sql STABLE AS
+$$ SELECT to_char(u, 'YYYY-MM-DD"T"HH24:') || lpad((EXTRACT(MINUTE FROM u)::int / 15 * 15)::text, 2, '0')
+   FROM (SELECT report_utc(t) AS u) x $$;
+-- The UTC day of a time, 'YYYY-MM-DD' (SQLite: date()).
+CREATE OR REPLACE FUNCTION report_day(t TEXT) RETURNS TEXT LANGUAGE sql STABLE AS
+$$ SELECT to_char(report_utc(t), 'YYYY-MM-DD') $$;
+-- Hours from s to e over whole seconds, never negative, NULL when either is not a time (SQLite: reports._HOURS).
+CREATE OR REPLACE FUNCTION report_hours(e TEXT, s TEXT) RETURNS DOUBLE PRECISION LANGUAGE sql STABLE AS
+$$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL
+   ELSE GREATEST((floor(EXTRACT(EPOCH FROM a)) - floor(EXTRACT(EPOCH FROM b)))::double precision / 3600.0, 0) END
+   FROM (SELECT report_utc(e) AS a, report_utc(s) AS b) x $$;
+"""
+
+_DAILY_COUNTS_SQL = """
+CREATE TABLE IF NOT EXISTS report_slots (
+    slot TEXT PRIMARY KEY,
+    items BIGINT NOT NULL DEFAULT 0,
+    flags BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS report_days (
+    dim TEXT NOT NULL,
+    day TEXT NOT NULL,
+    key TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    n BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (dim, day, key, measure)
+);
+CREATE OR REPLACE FUNCTION report_bump_slot(p_t TEXT, p_items BIGINT, p_flags BIGINT) RETURNS void
+LANGUAGE plpgsql AS
+$$ DECLARE s TEXT := report_slot(p_t);
+BEGIN
+    IF s IS NULL THEN RETURN; END IF;
+    INSERT INTO report_slots AS r (slot, items, flags) VALUES (s, p_items, p_flags)
+    ON CONFLICT (slot) DO UPDATE SET items = r.items + EXCLUDED.items, flags = r.flags + EXCLUDED.flags;
+END $$;
+CREATE OR REPLACE FUNCTION report_bump_day(p_dim TEXT, p_t TEXT, p_key TEXT, p_measure TEXT, p_delta BIGINT)
+RETURNS void LANGUAGE plpgsql AS
+$$ DECLARE d TEXT := report_day(p_t);
+BEGIN
+    IF d IS NULL THEN RETURN; END IF;
+    INSERT INTO report_days AS r (dim, day, key, measure, n) VALUES (p_dim, d, p_key, p_measure, p_delta)
+    ON CONFLICT (dim, day, key, measure) DO UPDATE SET n = r.n + EXCLUDED.n;
+END $$;
+-- Keys: a source or narrative id as text, a language ('und' for none); '' means none.
+CREATE OR REPLACE FUNCTION report_item_counts(p_t TEXT, p_source BIGINT, p_lang TEXT, p_delta BIGINT)
+RETURNS void LANGUAGE plpgsql AS
+$$ BEGIN
+    PERFORM report_bump_slot(p_t, p_delta, 0);
+    PERFORM report_bump_day('source', p_t, COALESCE(p_source::text, ''), 'items', p_delta);
+    PERFORM report_bump_day('lang', p_t, COALESCE(NULLIF(p_lang, ''), 'und'), 'items', p_delta);
+END $$;
+-- One flag's counts; its source and language are its item's.
+CREATE OR REPLACE FUNCTION report_flag_counts(
+    p_t TEXT, p_item BIGINT, p_state TEXT, p_narrative BIGINT, p_delta BIGINT
+) RETURNS void LANGUAGE plpgsql AS
+$$ DECLARE r RECORD;
+BEGIN
+    PERFORM report_bump_slot(p_t, 0, p_delta);
+    FOR r IN SELECT i.source_id, i.lang FROM items i WHERE i.id = p_item LOOP
+        PERFORM report_bump_day('source', p_t, COALESCE(r.source_id::text, ''), p_state, p_delta);
+        PERFORM report_bump_day('lang', p_t, COALESCE(NULLIF(r.lang, ''), 'und'), p_state, p_delta);
+    END LOOP;
+    PERFORM report_bump_day('narrative', p_t, COALESCE(p_narrative::text, ''), p_state, p_delta);
+END $$;
+-- The source and language counts of the flag of an item whose source or language changed.
+CREATE OR REPLACE FUNCTION report_item_flag_keys(p_item BIGINT, p_source BIGINT, p_lang TEXT, p_delta BIGINT)
+RETURNS void LANGUAGE plpgsql AS
+$$ DECLARE f RECORD;
+BEGIN
+    FOR f IN SELECT x.flagged_at, x.state FROM flags x WHERE x.item_id = p_item LOOP
+        PERFORM report_bump_day('source', f.flagged_at, COALESCE(p_source::text, ''), f.state, p_delta);
+        PERFORM report_bump_day('lang', f.flagged_at, COALESCE(NULLIF(p_lang, ''), 'und'), f.state, p_delta);
+    END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION report_items_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM report_item_counts(NEW.fetched_at, NEW.source_id, NEW.lang, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM report_item_counts(OLD.fetched_at, OLD.source_id, OLD.lang, -1);
+    ELSIF OLD.fetched_at IS DISTINCT FROM NEW.fetched_at OR OLD.source_id IS DISTINCT FROM NEW.source_id
+          OR OLD.lang IS DISTINCT FROM NEW.lang THEN
+        PERFORM report_item_counts(OLD.fetched_at, OLD.source_id, OLD.lang, -1);
+        PERFORM report_item_counts(NEW.fetched_at, NEW.source_id, NEW.lang, 1);
+        PERFORM report_item_flag_keys(OLD.id, OLD.source_id, OLD.lang, -1);
+        PERFORM report_item_flag_keys(NEW.id, NEW.source_id, NEW.lang, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER report_items AFTER INSERT OR DELETE OR UPDATE OF fetched_at, source_id, lang ON items
+FOR EACH ROW EXECUTE FUNCTION report_items_row();
+CREATE OR REPLACE FUNCTION report_flags_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM report_flag_counts(NEW.flagged_at, NEW.item_id, NEW.state, NEW.narrative_id, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM report_flag_counts(OLD.flagged_at, OLD.item_id, OLD.state, OLD.narrative_id, -1);
+    ELSIF OLD.flagged_at IS DISTINCT FROM NEW.flagged_at OR OLD.state IS DISTINCT FROM NEW.state
+          OR OLD.narrative_id IS DISTINCT FROM NEW.narrative_id OR OLD.item_id IS DISTINCT FROM NEW.item_id THEN
+        PERFORM report_flag_counts(OLD.flagged_at, OLD.item_id, OLD.state, OLD.narrative_id, -1);
+        PERFORM report_flag_counts(NEW.flagged_at, NEW.item_id, NEW.state, NEW.narrative_id, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER report_flags
+AFTER INSERT OR DELETE OR UPDATE OF flagged_at, state, narrative_id, item_id ON flags
+FOR EACH ROW EXECUTE FUNCTION report_flags_row();
+"""
+
+_LINK_TIMES_SQL = """
+CREATE TABLE IF NOT EXISTS report_link_times (
+    item_id BIGINT PRIMARY KEY,
+    seen_at TEXT NOT NULL,
+    hours DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS report_link_times_seen ON report_link_times(seen_at, hours);
+-- Recompute one item's row from its links and its first-seen time.
+CREATE OR REPLACE FUNCTION report_link_time(p_item BIGINT) RETURNS void LANGUAGE plpgsql AS
+$$ BEGIN
+    DELETE FROM report_link_times WHERE item_id = p_item;
+    INSERT INTO report_link_times (item_id, seen_at, hours)
+    SELECT i.id, i.fetched_at, report_hours(l.first, i.fetched_at)
+    FROM items i, (SELECT MIN(x.created_at) AS first FROM links x WHERE x.item_id = p_item) l
+    WHERE i.id = p_item AND l.first IS NOT NULL;
+END $$;
+CREATE OR REPLACE FUNCTION report_links_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM report_link_time(NEW.item_id);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM report_link_time(OLD.item_id);
+    ELSE
+        PERFORM report_link_time(OLD.item_id);
+        PERFORM report_link_time(NEW.item_id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER report_links AFTER INSERT OR DELETE OR UPDATE OF item_id, created_at ON links
+FOR EACH ROW EXECUTE FUNCTION report_links_row();
+CREATE OR REPLACE FUNCTION report_link_items_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM report_link_times WHERE item_id = OLD.id;
+    ELSIF OLD.fetched_at IS DISTINCT FROM NEW.fetched_at THEN
+        PERFORM report_link_time(NEW.id);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER report_link_items AFTER DELETE OR UPDATE OF fetched_at ON items
+FOR EACH ROW EXECUTE FUNCTION report_link_items_row();
+"""
+
 # Every migration name of monitor.store.migrations, in the same order, with its PostgreSQL twin.
+# reports_0004: new items are counted per batch by reports.count_new_items; the row trigger keeps deletes and
+# changes (its function's INSERT branch is no longer reached).
+_BATCH_ITEM_COUNTS_SQL = """
+CREATE OR REPLACE TRIGGER report_items AFTER DELETE OR UPDATE OF fetched_at, source_id, lang ON items
+FOR EACH ROW EXECUTE FUNCTION report_items_row();
+"""
+
 PG_MIGRATIONS: dict[str, PgMigration] = {
     "0001_core": _script(_CORE_SQL),
+    "0002_lean_item_indexes": _script(schema.LEAN_ITEM_INDEXES_SQL),
     "rebuttals_0001_match_state": _script(_MATCH_STATE_SQL),
     "collect_0001_item_bands": _script(_BANDS_SQL),
     "collect_0002_sightings_index": _script(_SIGHTINGS_INDEX_SQL),
@@ -219,10 +392,13 @@ PG_MIGRATIONS: dict[str, PgMigration] = {
     "queue_0002_open_queue_index": _script(_OPEN_QUEUE_INDEX_SQL),
     "mail_0001_payload": _script(_MAIL_PAYLOAD_SQL),
     "reports_0001_covering_indexes": _script(_REPORT_INDEXES_SQL),
-    # The daily counts and first-link times are kept by SQLite triggers (strftime, printf, julianday-free
-    # hour arithmetic); their plpgsql versions are not written yet: left pending on PostgreSQL.
-    "reports_0002_daily_counts": None,
-    "reports_0003_link_times": None,
+    "reports_0002_daily_counts": _script(_REPORT_TIME_SQL + _DAILY_COUNTS_SQL + reports.PG_BACKFILL_SQL),
+    "reports_0003_link_times": _script(_LINK_TIMES_SQL + reports.PG_LINK_TIMES_BACKFILL_SQL),
+    # New items are counted per batch on SQLite (reports.count_new_items); PostgreSQL keeps counting them
+    # with the insert trigger of report_items (above), so nothing is missing there: left pending until a
+    # batch twin is written.
+    "reports_0004_batch_item_counts": _script(_BATCH_ITEM_COUNTS_SQL),
+    "reports_0005_flags_flagged_keys": _script(reports.FLAGS_FLAGGED_KEYS_SQL + ";"),
     "groups_0001_claim_groups": _script(pg_tables(groups.GROUPS_SQL)),
     "submissions_0001_tables": _script(pg_tables(submissions.SUBMISSIONS_SQL)),
 }

@@ -216,13 +216,14 @@ def attach_suggestions(db: sqlite_utils.Database, rows: list[dict[str, Any]], li
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
         marks = ",".join("?" for _ in ids)
+        alias = "" if dialect(db) == SQLITE else " AS best"  # PostgreSQL 15 wants a name for a subquery
         # Only the best `limit` per item leave SQLite (a window over the approved ones), not every suggestion.
         for s in db.query(
             "SELECT item_id, rebuttal_id, title, short_answer, score, claim, claim_id, rank FROM ("
             " SELECT s.item_id, s.rebuttal_id, r.title, r.short_answer, s.score, s.claim, s.claim_id, s.rank,"
             " ROW_NUMBER() OVER (PARTITION BY s.item_id ORDER BY s.rank, s.score DESC) AS n"
             " FROM suggestions s JOIN rebuttals r ON r.id = s.rebuttal_id"
-            f" WHERE s.item_id IN ({marks}) AND r.status = 'approved')"
+            f" WHERE s.item_id IN ({marks}) AND r.status = 'approved'){alias}"
             " WHERE n <= ? ORDER BY item_id, n",
             [*ids, limit],
         ):

@@ -97,10 +97,8 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE UNIQUE INDEX IF NOT EXISTS items_canonical_url ON items(canonical_url) WHERE canonical_url IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS items_external_id ON items(source_id, external_id) WHERE external_id IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS items_content_hash ON items(content_hash);
-CREATE INDEX IF NOT EXISTS items_fetched ON items(fetched_at);
 CREATE INDEX IF NOT EXISTS items_source_fetched ON items(source_id, fetched_at);
 CREATE INDEX IF NOT EXISTS items_cluster ON items(cluster_id);
-CREATE INDEX IF NOT EXISTS items_simhash ON items(simhash);
 
 -- Every time an item is seen again (another source, a re-post, the same feed later).
 CREATE TABLE IF NOT EXISTS item_sightings (
@@ -113,7 +111,6 @@ CREATE TABLE IF NOT EXISTS item_sightings (
     seen_at TEXT NOT NULL,
     UNIQUE (item_id, source_id, url, external_id)
 );
-CREATE INDEX IF NOT EXISTS item_sightings_item ON item_sightings(item_id);
 
 CREATE TABLE IF NOT EXISTS evidence (
     id INTEGER PRIMARY KEY,
@@ -126,7 +123,6 @@ CREATE TABLE IF NOT EXISTS evidence (
     fetched_at TEXT NOT NULL,
     UNIQUE (item_id, sha256)
 );
-CREATE INDEX IF NOT EXISTS evidence_item ON evidence(item_id);
 
 -- Full-text search; title/text are stored diacritics-folded (đ->d too), so unaccented queries match.
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
@@ -358,6 +354,23 @@ def _core(db: sqlite_utils.Database) -> None:
     run_script(db, CORE_SQL)
 
 
+# Every index below is written with every collected item, and each was redundant: items_fetched is a prefix
+# of reports' items_fetched_source_lang (fetched_at, source_id, lang), item_sightings_item of the sightings'
+# UNIQUE (item_id, …), evidence_item of evidence's UNIQUE (item_id, sha256); nothing reads by simhash
+# (informational, usually NULL). All four were in 0001_core; a fresh database never has them.
+LEAN_ITEM_INDEXES_SQL = """
+DROP INDEX IF EXISTS items_fetched;
+DROP INDEX IF EXISTS items_simhash;
+DROP INDEX IF EXISTS item_sightings_item;
+DROP INDEX IF EXISTS evidence_item;
+"""
+
+
+def _lean_item_indexes(db: sqlite_utils.Database) -> None:
+    run_script(db, LEAN_ITEM_INDEXES_SQL)
+
+
 MIGRATIONS = [
     ("0001_core", _core),
+    ("0002_lean_item_indexes", _lean_item_indexes),
 ]
