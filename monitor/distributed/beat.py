@@ -4,12 +4,15 @@ One collect task per enabled source every sources[].interval (a source new to th
 once; a queued collect task expires after one interval, so a backlog never piles up), the digest at
 digest.time in digest.timezone, surge alerts hourly, retention daily at 03:30 (digest.timezone). Beat keeps
 its schedule in state_dir/celerybeat-schedule and writes a heartbeat to Redis on every tick (at least every
-5 s) that `misinfo status` reads. Run exactly one beat.
+5 s) that `misinfo status` reads. Exactly one beat runs: it holds a lock in Redis while it runs, and a
+second `misinfo beat` is refused with one line naming the first.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from datetime import timedelta
 from typing import Any
@@ -29,6 +32,8 @@ from monitor.distributed.app import (
     current_config,
     redis_client,
 )
+from monitor.distributed.locks import RenewedLock
+from monitor.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +94,47 @@ class MisinfoScheduler(PersistentScheduler):  # type: ignore[misc]
 def beat_heartbeat() -> None:
     """Record that beat is alive (a Redis key holding the Unix time); a Redis hiccup is only logged."""
     try:
-        redis_client(current_config()).set(HEARTBEAT_KEY, f"{time.time():.3f}")
+        client = redis_client(current_config())
+        client.set(HEARTBEAT_KEY, f"{time.time():.3f}")
+        client.pexpire(BEAT_OWNER_KEY, int(BEAT_LOCK_TTL * 1000))
     except Exception as exc:
         log.warning("beat: cannot write its heartbeat to Redis: %s", exc)
 
 
+BEAT_LOCK = "beat"
+BEAT_OWNER_KEY = f"{KEY_PREFIX}beat:owner"
+BEAT_LOCK_TTL = 30.0  # seconds: a killed beat's successor can start this long after it died
+
+
+def hold_the_beat_lock(cfg: Config) -> RenewedLock:
+    """The one-beat lock (renewed while this beat runs), or UsageError naming the beat that holds it.
+
+    Two beats would queue every collection, digest and alert twice; Redis decides which one runs."""
+    client = redis_client(cfg)
+    lock = RenewedLock(client, BEAT_LOCK, BEAT_LOCK_TTL)
+    if not lock.acquire():
+        owner = client.get(BEAT_OWNER_KEY)
+        who = owner.decode() if isinstance(owner, bytes) else str(owner or "unknown")
+        raise UsageError(
+            f"another `misinfo beat` is running ({who}); run exactly one beat per deployment — stop it first, "
+            f"or wait {lock.remaining():.0f} s if it was killed"
+        )
+    client.set(BEAT_OWNER_KEY, f"pid {os.getpid()} on {socket.gethostname()}", px=int(BEAT_LOCK_TTL * 1000))
+    return lock
+
+
 def run_beat(cfg: Config, loglevel: str = "INFO") -> None:
-    """Run beat in the foreground until SIGTERM/SIGINT (the app must be configured with cfg)."""
+    """Run beat in the foreground until SIGTERM/SIGINT (the app must be configured with cfg).
+
+    Refuses to start (UsageError) while another beat holds the one-beat lock in Redis."""
+    lock = hold_the_beat_lock(cfg)
+    try:
+        _run(cfg, loglevel)
+    finally:
+        lock.release()
+
+
+def _run(cfg: Config, loglevel: str) -> None:
     app.conf.beat_schedule = beat_schedule(cfg)
     path = cfg.state_path / SCHEDULE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
