@@ -1,6 +1,7 @@
 """Collection with 1, 2 and 4 Celery worker processes against loopback feeds, and the single-process path.
 
-    .venv/bin/python bench/collect_distributed.py [--feeds 1000] [--entries 20] [--workers 1,2,4] [--no-record]
+    .venv/bin/python bench/collect_distributed.py [--feeds 1000] [--entries 20] [--workers 1,2,4]
+                                                  [--database sqlite|pg|postgresql://...] [--no-record]
 
 Serves bench/collect.py's generated RSS feeds from 127.0.0.1 in a separate process, starts a redis-server of
 its own (127.0.0.1, a free port) and, for each worker count N, N `misinfo worker --pool solo --queues
@@ -9,6 +10,11 @@ clock runs until every feed's pass is recorded. The single-process path is `run_
 feeds in this process (what `misinfo collect` and the APScheduler of `misinfo run` do), also on a fresh
 database. per_host_delay is 0: every feed is on one loopback host. CPU seconds are read from /proc for the
 worker processes and the feed server.
+
+--database pg starts a throwaway PostgreSQL 15 (tests/pg_server.py: initdb into a temporary folder, fsync off)
+and gives every run a fresh schema; a postgresql:// URL uses that server instead (each run a fresh schema in
+it). For the throwaway server its own CPU seconds are read from /proc too (the postmaster with its exited
+and live backends); a server given by URL is not measured.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,29 +57,78 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def config_text(tmp: Path, urls: list[str], broker: str | None) -> str:
+def config_text(tmp: Path, urls: list[str], broker: str | None, database: str | None = None) -> str:
     sources = "\n".join(f"  - {{name: feed{f}, kind: rss, url: '{url}'}}" for f, url in enumerate(urls))
     queue = f"queue: {{broker: '{broker}'}}\n" if broker else ""
     return (
-        f"database: {tmp}/bench.db\nstate_dir: {tmp}/var\n"
+        f"database: '{database or f'{tmp}/bench.db'}'\nstate_dir: {tmp}/var\n"
         "collect: {per_host_delay: 0, retries: 0, allow_private_hosts: true}\n"
         f"{queue}sources:\n{sources}\n"
     )
 
 
-def count(db_path: Path, sql: str) -> int:
-    con = sqlite3.connect(db_path, timeout=30)
-    try:
-        return int(con.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        con.close()
+def count(db: Any, sql: str) -> int:
+    return int(db.execute(sql).fetchone()[0])
 
 
-def single(urls: list[str], server_pid: int) -> dict[str, float]:
+class Databases:
+    """A fresh database per run: a SQLite file in the run's folder, or a new schema on PostgreSQL."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.server: Any = None
+        self.base: str | None = None
+        if kind == "pg":
+            from tests.pg_server import PgServer, available
+
+            if not available():
+                sys.exit("PostgreSQL 15 (initdb, pg_ctl) or psycopg is missing: " + INSTALL_PG)
+            self.server = PgServer().start()
+            self.base = self.server.url()
+        elif kind != "sqlite":
+            self.base = kind
+
+    @property
+    def label(self) -> str:
+        return "SQLite" if self.base is None else "PostgreSQL"
+
+    def fresh(self) -> str | None:
+        """None (SQLite: the run's own file) or the URL of a new, empty schema."""
+        if self.base is None:
+            return None
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.base, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in self.base else "?"
+        return f"{self.base}{sep}options=-csearch_path%3D{schema}"
+
+    def server_cpu(self) -> float | None:
+        """CPU seconds of the throwaway PostgreSQL so far (postmaster, its exited and its live backends)."""
+        if self.server is None:
+            return None
+        pid = int((self.server.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = cpu_seconds(pid)
+        for child in children:
+            try:
+                total += cpu_seconds(int(child))
+            except OSError:  # a backend that exited meanwhile: counted in the postmaster's children time
+                pass
+        return total
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+INSTALL_PG = "apt-get install -y postgresql (Debian's postgresql-15)"
+
+
+def single(urls: list[str], server_pid: int, database: str | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = parse_config(config_text(Path(tmp), urls, None), base_dir=Path(tmp))
+        cfg = parse_config(config_text(Path(tmp), urls, None, database), base_dir=Path(tmp))
         db = connect(cfg.database_path)
         s0, c0, t0 = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
         report = run_collect(cfg, db)
@@ -88,15 +144,17 @@ def single(urls: list[str], server_pid: int) -> dict[str, float]:
     }
 
 
-def distributed(urls: list[str], workers: int, broker: str, server_pid: int) -> dict[str, float]:
+def distributed(
+    urls: list[str], workers: int, broker: str, server_pid: int, database: str | None = None
+) -> dict[str, float]:
     import redis
 
     redis.Redis.from_url(broker).flushall()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
-        path.write_text(config_text(Path(tmp), urls, broker), encoding="utf-8")
+        path.write_text(config_text(Path(tmp), urls, broker, database), encoding="utf-8")
         cfg = parse_config(path.read_text(), base_dir=Path(tmp))
-        connect(cfg.database_path).conn.close()  # migrated once, before the workers start
+        db = connect(cfg.database_path)  # migrated once, before the workers start
         procs = [
             subprocess.Popen(
                 [
@@ -132,14 +190,15 @@ def distributed(urls: list[str], workers: int, broker: str, server_pid: int) -> 
             for n in range(len(urls)):
                 send(COLLECT_TASK, f"feed{n}")
             done_sql = "SELECT COUNT(*) FROM fetch_log WHERE status != 'running'"
-            while count(cfg.database_path, done_sql) < len(urls):
+            while count(db, done_sql) < len(urls):
                 time.sleep(0.05)
             wall = time.perf_counter() - t0
             cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
             server_cpu = cpu_seconds(server_pid) - s0
-            items = count(cfg.database_path, "SELECT COUNT(*) FROM items")
-            failed = count(cfg.database_path, "SELECT COUNT(*) FROM fetch_log WHERE status = 'error'")
+            items = count(db, "SELECT COUNT(*) FROM items")
+            failed = count(db, "SELECT COUNT(*) FROM fetch_log WHERE status = 'error'")
         finally:
+            db.conn.close()
             for p in procs:
                 os.killpg(p.pid, signal.SIGTERM)
             for p in procs:
@@ -152,6 +211,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=20, help="entries per feed")
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to run")
+    parser.add_argument(
+        "--database", default="sqlite", help="sqlite, pg (a throwaway PostgreSQL 15) or a postgresql:// URL"
+    )
     parser.add_argument(
         "--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md"
     )
@@ -184,15 +246,27 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     broker = f"redis://127.0.0.1:{port}/0"
+    databases = Databases(args.database)
     try:
         feed_port = int(receive.recv())
         assert server.pid is not None
         urls = [f"http://127.0.0.1:{feed_port}/feed/{f}.xml" for f in range(args.feeds)]
         time.sleep(0.5)  # redis-server up
-        runs = {"single process (run_collect)": single(urls, server.pid)}
-        for n in (int(w) for w in args.workers.split(",")):
-            runs[f"{n} worker process(es)"] = distributed(urls, n, broker, server.pid)
+        runs: dict[str, dict[str, float]] = {}
+        for n in [0, *(int(w) for w in args.workers.split(","))]:
+            database = databases.fresh()
+            db_cpu = databases.server_cpu()
+            if n == 0:
+                run = single(urls, server.pid, database)
+                label = "single process (run_collect)"
+            else:
+                run = distributed(urls, n, broker, server.pid, database)
+                label = f"{n} worker process(es)"
+            if db_cpu is not None:
+                run["db_cpu"] = (databases.server_cpu() or 0.0) - db_cpu
+            runs[label] = run
     finally:
+        databases.stop()
         redis_proc.terminate()
         redis_proc.wait()
         redis_dir.cleanup()
@@ -202,6 +276,12 @@ def main() -> None:
     figures: dict[str, object] = {
         "corpus": f"{args.feeds} feeds x {args.entries} entries on one loopback host (per_host_delay 0)",
         "CPUs": os.cpu_count(),
+        "database": databases.label
+        + (
+            " (throwaway PostgreSQL 15 on 127.0.0.1, fsync off, a fresh schema per run)"
+            if args.database == "pg"
+            else ""
+        ),
     }
     base = None
     for label, r in runs.items():
@@ -210,7 +290,13 @@ def main() -> None:
         figures[label] = (
             f"{int(r['items'])} items in {r['wall']:.1f} s = {rate:.0f} items/s ({rate / workers:.0f} per process);"
             f" {r['cpu'] / r['items'] * 1000:.2f} CPU-s per 1000 items in the collecting process(es),"
-            f" feed server {r['server_cpu']:.1f} CPU-s; failed passes {int(r['failed'])}"
+            f" feed server {r['server_cpu']:.1f} CPU-s"
+            + (
+                f", PostgreSQL server {r['db_cpu'] / r['items'] * 1000:.2f} CPU-s per 1000 items"
+                if "db_cpu" in r
+                else ""
+            )
+            + f"; failed passes {int(r['failed'])}"
         )
         if label.startswith("1 worker"):
             base = rate
@@ -232,7 +318,8 @@ def main() -> None:
         for key, value in figures.items():
             print(f"{key}: {value}")
     else:
-        record("Distributed collection (Celery on Redis): 1, 2, 4 workers vs the single process", figures)
+        title = "Distributed collection (Celery on Redis): 1, 2, 4 workers vs the single process"
+        record(title if databases.label == "SQLite" else f"{title} — {databases.label}", figures)
 
 
 if __name__ == "__main__":

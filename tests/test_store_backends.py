@@ -885,3 +885,33 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_sources_sync_writes_only_what_changed_on_both(any_db: sqlite_utils.Database) -> None:
+    from monitor.config import parse_config
+    from monitor.store.sources import sync_sources
+
+    def sources(*entries: str) -> list[object]:
+        body = "\n".join(f"  - {{name: {e}, kind: rss, url: 'http://127.0.0.1:9/{e}.xml'}}" for e in entries)
+        return list(parse_config(f"sources:\n{body}\n").sources)
+
+    def rows() -> dict[str, tuple[object, ...]]:
+        return {
+            str(r[0]): tuple(r[1:])
+            for r in any_db.execute("SELECT name, id, url, enabled, updated_at FROM sources").fetchall()
+        }
+
+    first = sync_sources(any_db, sources("a", "b"))
+    assert sorted(first) == ["a", "b"] and all(first.values())
+    before = rows()
+    assert sync_sources(any_db, sources("a", "b")) == first
+    assert rows() == before  # nothing rewritten: not even updated_at
+    changed = sources("a", "b")
+    changed[1] = changed[1].model_copy(update={"url": "http://127.0.0.1:9/b2.xml"})  # type: ignore[attr-defined]
+    assert sync_sources(any_db, changed) == first
+    after = rows()
+    assert after["a"] == before["a"] and after["b"][1] == "http://127.0.0.1:9/b2.xml"
+    ids = sync_sources(any_db, sources("a"))  # b leaves the configuration: disabled, kept
+    assert ids == {"a": first["a"]} and rows()["b"][2] == 0
+    again = sync_sources(any_db, sources("a", "b"))
+    assert again == first and rows()["b"][2] == 1

@@ -98,13 +98,24 @@ class RenewedLock:
         return max(0.0, int(ms) / 1000.0) if ms and int(ms) > 0 else 0.0
 
 
-def run_coalesced(client: redis.Redis, name: str, ttl: float, run: Callable[[], None]) -> int:
+def wanted_key(name: str) -> str:
+    """The Redis key saying stage `name` was asked for and not yet run."""
+    return f"{KEY_PREFIX}wanted:{name}"
+
+
+def run_coalesced(
+    client: redis.Redis, name: str, ttl: float, run: Callable[[], None], ask: bool = True
+) -> int:
     """Run `run` unless another worker is running it; then that worker runs it once more instead.
 
     Requests made while a run is going coalesce into one more run (like the single-machine StageRunner).
-    Returns how many runs this call made (0: handed to the worker already running it)."""
-    wanted = f"{KEY_PREFIX}wanted:{name}"
-    client.set(wanted, "1")
+    Returns how many runs this call made (0: handed to the worker already running it, or — with ask=False,
+    a second look — nothing asked for any more). ask=False runs only what is still asked for."""
+    wanted = wanted_key(name)
+    if ask:
+        client.set(wanted, "1")
+    elif not client.exists(wanted):
+        return 0
     runs = 0
     while True:
         lock = RenewedLock(client, f"stage:{name}", ttl)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -33,10 +34,9 @@ from monitor.distributed.app import (
     redis_client,
     send,
 )
-from monitor.distributed.locks import RenewedLock, run_coalesced
-from monitor.store import connect
+from monitor.distributed.locks import RenewedLock, run_coalesced, wanted_key
 from monitor.store.collect import prune as prune_rows
-from monitor.store.db import to_db_time
+from monitor.store.db import ConnectionPool, to_db_time
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,25 @@ def task(**options: Any) -> Callable[[F], F]:
 LOCKED_RETRIES = 5  # a source still locked after this many retries is left to the worker holding it
 
 
+# One pool of open connections per process (a prefork child opens its own: keyed by pid). Opening one per task
+# — with the migration check, and on PostgreSQL a new server backend process — cost more than a small collect
+# task itself. The worker migrated the database once at start (worker._prepare).
+_POOLS: dict[tuple[int, str], ConnectionPool] = {}
+
+
 def _with_db(cfg: Config, fn: Callable[[Any], Any]) -> Any:
-    db = connect(cfg.database_path)
+    key = (os.getpid(), str(cfg.database_path))
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = ConnectionPool(cfg.database_path, keep=2)
+    db = pool.get()
     try:
-        return fn(db)
-    finally:
-        db.conn.close()
+        result = fn(db)
+    except BaseException:
+        db.conn.close()  # a failed task's connection is not reused
+        raise
+    pool.put(db)
+    return result
 
 
 @task(name=COLLECT_TASK, bind=True, max_retries=LOCKED_RETRIES)
@@ -95,40 +108,53 @@ def collect_source(self: Task, source: str) -> dict[str, Any]:
     return result
 
 
-def _stage(name: str, after: str | None) -> int:
-    """Run pipeline.<name> once (coalescing with a run going on elsewhere), then ask for the next stage."""
+STAGE_RETRIES = 10  # looks at a stage whose lock another worker holds, each when that lock would expire
+
+
+def _stage(task: Task, name: str, after: str | None) -> int:
+    """Run pipeline.<name> once (coalescing with a run going on elsewhere), then ask for the next stage.
+
+    When another worker holds the stage, it runs the request too — unless it was killed: its lock then
+    expires after queue.lock_ttl with the request still pending, so this task looks again when the lock
+    would expire (a retry that runs the stage only if it is still asked for)."""
     cfg = current_config()
     assert cfg.queue is not None
+    client = redis_client(cfg)
 
     def run() -> None:
         report = _with_db(cfg, lambda db: getattr(pipeline, name)(cfg, db))
         summary = getattr(report, "summary", None)
         log.info("%s: %s", name, summary() if callable(summary) else "done")
 
-    runs = run_coalesced(redis_client(cfg), name, cfg.queue.lock_ttl, run)
+    first_look = task.request.retries == 0
+    runs = run_coalesced(client, name, cfg.queue.lock_ttl, run, ask=first_look)
     if runs == 0:
-        log.info("%s: already running on another worker, which runs it again", name)
+        if client.exists(wanted_key(name)) and task.request.retries < STAGE_RETRIES:
+            wait = RenewedLock(client, f"stage:{name}", cfg.queue.lock_ttl).remaining() + 0.5
+            log.info("%s: running on another worker; looking again in %.1fs", name, wait)
+            raise task.retry(countdown=wait)
+        log.info("%s: already run by another worker", name)
     elif after is not None:
         send(after)
     return runs
 
 
-@task(name=CLASSIFY_TASK)
-def classify() -> int:
+@task(name=CLASSIFY_TASK, bind=True, max_retries=STAGE_RETRIES)
+def classify(self: Task) -> int:
     """Score every unscored item, flag those above the thresholds; then match."""
-    return _stage("classify", MATCH_TASK)
+    return _stage(self, "classify", MATCH_TASK)
 
 
-@task(name=MATCH_TASK)
-def match() -> int:
+@task(name=MATCH_TASK, bind=True, max_retries=STAGE_RETRIES)
+def match(self: Task) -> int:
     """Rebuttal suggestions for flagged items whose suggestions are stale; then group."""
-    return _stage("match", GROUP_TASK)
+    return _stage(self, "match", GROUP_TASK)
 
 
-@task(name=GROUP_TASK)
-def group() -> int:
+@task(name=GROUP_TASK, bind=True, max_retries=STAGE_RETRIES)
+def group(self: Task) -> int:
     """Group the flagged items no approved rebuttal answers."""
-    return _stage("group", None)
+    return _stage(self, "group", None)
 
 
 @task(name=DIGEST_TASK)

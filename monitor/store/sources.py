@@ -14,41 +14,60 @@ from monitor.store.db import query_one, to_db_time, utcnow, write
 
 
 def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str, int]:
-    """Upsert the configured sources (pydantic models); disable rows no longer configured. name -> id."""
+    """Upsert the configured sources (pydantic models); disable rows no longer configured. name -> id.
+
+    One read of every row, then writes only for what differs: a collect run (one per source per task in
+    distributed mode) with an unchanged configuration writes nothing here and takes no write lock. When
+    something differs the rows are read again under the write lock (another process may have just synced)."""
+    ids, changes, gone = _sync_plan(db, sources)
+    if not changes and not gone:
+        return ids
     now = utcnow()
-    ids: dict[str, int] = {}
     with write(db):
-        for src in sources:
-            cfg = src.model_dump(mode="json")
-            row = db.execute("SELECT id FROM sources WHERE name = ?", [src.name]).fetchone()
-            if row:
+        ids, changes, gone = _sync_plan(db, sources)
+        for src, config_json, row_id in changes:
+            if row_id is not None:
                 db.execute(
                     "UPDATE sources SET kind = ?, url = ?, enabled = ?, config_json = ?, updated_at = ? WHERE id = ?",
-                    [src.kind, src.url, int(src.enabled), json.dumps(cfg, sort_keys=True), now, row[0]],
+                    [src.kind, src.url, int(src.enabled), config_json, now, row_id],
                 )
-                ids[src.name] = int(row[0])
-            else:
-                cur = db.execute(
-                    "INSERT INTO sources (name, kind, url, enabled, config_json, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        src.name,
-                        src.kind,
-                        src.url,
-                        int(src.enabled),
-                        json.dumps(cfg, sort_keys=True),
-                        now,
-                        now,
-                    ],
-                )
-                ids[src.name] = int(cur.lastrowid or 0)
-        configured = [s.name for s in sources]
-        placeholders = ",".join("?" for _ in configured) or "''"
-        db.execute(
-            f"UPDATE sources SET enabled = 0, updated_at = ? WHERE name NOT IN ({placeholders}) AND enabled = 1",
-            [now, *configured],
-        )
+                continue
+            cur = db.execute(
+                "INSERT INTO sources (name, kind, url, enabled, config_json, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [src.name, src.kind, src.url, int(src.enabled), config_json, now, now],
+            )
+            ids[src.name] = int(cur.lastrowid or 0)
+        for name in gone:
+            db.execute(
+                "UPDATE sources SET enabled = 0, updated_at = ? WHERE name = ? AND enabled = 1", [now, name]
+            )
     return ids
+
+
+def _sync_plan(
+    db: sqlite_utils.Database, sources: Sequence[Any]
+) -> tuple[dict[str, int], list[tuple[Any, str, int | None]], list[str]]:
+    """(ids of the rows already right, changes as (source, config json, row id or None for a new row), names
+    of enabled rows no longer configured)."""
+    existing = {
+        str(r[0]): (int(r[1]), r[2], r[3], int(r[4] or 0), r[5])
+        for r in db.execute("SELECT name, id, kind, url, enabled, config_json FROM sources").fetchall()
+    }
+    configured = {src.name for src in sources}
+    ids: dict[str, int] = {}
+    changes: list[tuple[Any, str, int | None]] = []
+    for src in sources:
+        config_json = json.dumps(src.model_dump(mode="json"), sort_keys=True)
+        row = existing.get(src.name)
+        if row is None:
+            changes.append((src, config_json, None))
+            continue
+        ids[src.name] = row[0]
+        if (row[1], row[2], row[3], row[4]) != (src.kind, src.url, int(src.enabled), config_json):
+            changes.append((src, config_json, row[0]))
+    gone = [name for name, row in existing.items() if name not in configured and row[3] == 1]
+    return ids, changes, gone
 
 
 def get_source(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
