@@ -313,7 +313,8 @@ def start_collect(db_path: Path | str, folder: Path) -> tuple[subprocess.Popen[s
     """`misinfo collect` of 200 feeds x 50 entries (10,000 new items) into the bench database."""
     from bench.collect import Corpus, serve
 
-    corpus = Corpus(200, 50, seed=int(time.time()))
+    run = time.time_ns()
+    corpus = Corpus(200, 50, seed=run, tag=f"r{run}-")  # new guids and links: 10,000 items new to the store
     feeds = serve(corpus)
     threading.Thread(target=feeds.serve_forever, daemon=True).start()
     port = feeds.server_address[1]

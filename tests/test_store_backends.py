@@ -19,6 +19,7 @@ from monitor.store import connect, migrate
 from monitor.store import queue as store_queue
 from monitor.store import users as store_users
 from monitor.store.backend import check_url, dialect, redact, translate
+from monitor.store.db import write
 from monitor.store.items import Evidence, NewItem, add_item, read_blob, search_items
 from monitor.store.migrations import MIGRATIONS, pending_on_postgresql
 from monitor.store.pg_schema import PG_MIGRATIONS
@@ -906,11 +907,19 @@ def test_sources_sync_writes_only_what_changed_on_both(any_db: sqlite_utils.Data
     before = rows()
     assert sync_sources(any_db, sources("a", "b")) == first
     assert rows() == before  # nothing rewritten: not even updated_at
+    with write(any_db):  # validators of the URLs as configured so far
+        any_db.execute("UPDATE sources SET etag = 'v1', last_modified = 'Mon, 01 Dec 2025 00:00:00 GMT'")
     changed = sources("a", "b")
     changed[1] = changed[1].model_copy(update={"url": "http://127.0.0.1:9/b2.xml"})  # type: ignore[attr-defined]
     assert sync_sources(any_db, changed) == first
     after = rows()
     assert after["a"] == before["a"] and after["b"][1] == "http://127.0.0.1:9/b2.xml"
+    validators = {
+        str(r[0]): (r[1], r[2])
+        for r in any_db.execute("SELECT name, etag, last_modified FROM sources").fetchall()
+    }
+    assert validators["a"] == ("v1", "Mon, 01 Dec 2025 00:00:00 GMT")  # unchanged source keeps them
+    assert validators["b"] == (None, None)  # a new URL does not send the old one's ETag
     ids = sync_sources(any_db, sources("a"))  # b leaves the configuration: disabled, kept
     assert ids == {"a": first["a"]} and rows()["b"][2] == 0
     again = sync_sources(any_db, sources("a", "b"))

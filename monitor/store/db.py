@@ -17,6 +17,7 @@ import sqlite_utils
 from monitor.errors import StoreError
 from monitor.store.backend import PgDatabase, is_url, open_pg
 
+WAL_AUTOCHECKPOINT_PAGES = 4000
 BUSY_TIMEOUT_MS = 30_000
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
@@ -71,6 +72,10 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoint every ~16 MB of WAL instead of SQLite's 4 MB: a collect pass rewrites the same index pages
+        # (near-duplicate bands, report counts) batch after batch, and each checkpoint copies a page once
+        # however often it changed since the last one (bench/collect.py: ~2% less CPU per item).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     except sqlite3.DatabaseError as exc:
         if read_only_error(exc):
             raise read_only(p) from None

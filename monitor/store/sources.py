@@ -27,9 +27,12 @@ def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str,
         ids, changes, gone = _sync_plan(db, sources)
         for src, config_json, row_id in changes:
             if row_id is not None:
+                # A validator (ETag, Last-Modified) belongs to the URL that sent it: a new URL starts without.
                 db.execute(
-                    "UPDATE sources SET kind = ?, url = ?, enabled = ?, config_json = ?, updated_at = ? WHERE id = ?",
-                    [src.kind, src.url, int(src.enabled), config_json, now, row_id],
+                    "UPDATE sources SET kind = ?, enabled = ?, config_json = ?, updated_at = ?,"
+                    " etag = CASE WHEN url = ? THEN etag END,"
+                    " last_modified = CASE WHEN url = ? THEN last_modified END, url = ? WHERE id = ?",
+                    [src.kind, int(src.enabled), config_json, now, src.url, src.url, src.url, row_id],
                 )
                 continue
             cur = db.execute(
