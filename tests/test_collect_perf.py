@@ -404,3 +404,19 @@ def test_fold_by_table_is_the_reference_fold() -> None:
         run = "".join(chr(c) for c in codes[start : start + 48])
         for text in (run, "a" + "e".join(run) + "Σ", "".join(c + "\u0301" for c in run)):
             assert fold(text) == _fold_reference(text), [hex(ord(c)) for c in run[:3]]
+
+
+def test_normalize_splits_on_exactly_what_the_regex_did() -> None:
+    import sys
+    import unicodedata
+
+    from classifiers import text as text_module
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert spaces == [chr(c) for c in range(sys.maxunicode + 1) if text_module._SPACE.fullmatch(chr(c))]
+    rng = random.Random(5)
+    alphabet = "aĐđăẮ\u0301 x" + "".join(spaces)
+    for _ in range(5000):
+        sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        reference = text_module._SPACE.sub(" ", unicodedata.normalize("NFC", sample)).strip().lower()
+        assert text_module.normalize(sample) == reference, repr(sample)
