@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from monitor.classify.score import ClassifyReport, rescore_after_library_change, run_classify
+from monitor.collect.fetch import Fetcher
 from monitor.collect.run import CollectReport, ProgressFn, run_collect
 from monitor.config import Config
 from monitor.group.run import GroupReport, run_group, unanswered
@@ -64,12 +65,14 @@ def collect(
     source: str | None = None,
     progress: ProgressFn | None = None,
     force: bool | None = None,
+    fetcher: Fetcher | None = None,
 ) -> CollectReport:
     """Fetch every enabled source (or one by name) and store new items. Never raises for a bad source.
 
     force: also collect sources backing off after failures (default: only when a source is named).
+    fetcher: an open Fetcher to reuse (left open); default: one for this run.
     """
-    return run_collect(cfg, db, source=source, progress=progress, force=force)
+    return run_collect(cfg, db, source=source, progress=progress, force=force, fetcher=fetcher)
 
 
 def classify(

@@ -101,3 +101,19 @@ def test_a_stage_whose_holder_was_killed_runs_once_its_lock_expires(
     assert tasks._stage(_FakeTask(1), "classify", "misinfo.match") == 0  # type: ignore[arg-type]
     assert ran == ["classify"]
     assert run_coalesced(client, "classify", 5.0, lambda: ran.append("again"), ask=False) == 0
+
+
+def test_a_worker_thread_keeps_its_http_client_from_task_to_task(tmp_path: Path) -> None:
+    import threading
+
+    from monitor.config import parse_config
+    from monitor.distributed import tasks
+
+    cfg = parse_config("queue: {broker: 'redis://127.0.0.1:1/0'}\n", base_dir=tmp_path)
+    first = tasks._fetcher(cfg)
+    assert tasks._fetcher(cfg) is first  # the next task on this thread: same client, connections kept
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(tasks._fetcher(cfg)))
+    thread.start()
+    thread.join()
+    assert other and other[0] is not first  # a thread of a `--pool threads` worker has its own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -317,10 +318,14 @@ def run_collect(
     source: str | None = None,
     progress: ProgressFn | None = None,
     force: bool | None = None,
+    fetcher: Fetcher | None = None,
 ) -> CollectReport:
     """Collect every enabled source (or the one named). Sources backing off after failures are skipped
     unless `force` (default: True when a source is named); a failing source records its error and the
-    others go on. A source being collected by another process at the moment is skipped."""
+    others go on. A source being collected by another process at the moment is skipped.
+
+    fetcher: an open Fetcher to use (and leave open: a distributed worker keeps one per thread, so its
+    connections stay alive from one collect task to the next); default: one for this run."""
     if force is None:
         force = source is not None
     ids = sync_sources(db, cfg.sources)
@@ -332,7 +337,7 @@ def run_collect(
     owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     if chosen:  # the language model loads (mostly without the interpreter lock) while the first feeds arrive
         threading.Thread(target=preload_lang, name="collect-preload", daemon=True).start()
-    with Fetcher(cfg.collect) as fetcher:
+    with contextlib.nullcontext(fetcher) if fetcher is not None else Fetcher(cfg.collect) as fetcher:
         for src in chosen:
             if stopping():
                 report.sources.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -20,6 +21,7 @@ from typing import Any, TypeVar, cast
 from celery import Task
 
 from monitor import pipeline
+from monitor.collect.fetch import Fetcher
 from monitor.config import Config
 from monitor.distributed.app import (
     CLASSIFY_TASK,
@@ -61,6 +63,19 @@ LOCKED_RETRIES = 5  # a source still locked after this many retries is left to t
 _POOLS: dict[tuple[int, str], ConnectionPool] = {}
 
 
+# One HTTP client per worker thread (a prefork child has its own: keyed by pid), kept from one collect task to
+# the next: its connections to a host stay alive instead of a TCP connection per task.
+_FETCHERS: dict[tuple[int, int], Fetcher] = {}
+
+
+def _fetcher(cfg: Config) -> Fetcher:
+    key = (os.getpid(), threading.get_ident())
+    fetcher = _FETCHERS.get(key)
+    if fetcher is None:
+        fetcher = _FETCHERS[key] = Fetcher(cfg.collect)
+    return fetcher
+
+
 def _with_db(cfg: Config, fn: Callable[[Any], Any]) -> Any:
     key = (os.getpid(), str(cfg.database_path))
     pool = _POOLS.get(key)
@@ -90,7 +105,10 @@ def collect_source(self: Task, source: str) -> dict[str, Any]:
         log.info("collect %s: being collected by another worker; retrying in %.1fs", source, wait)
         raise self.retry(countdown=wait)
     try:
-        report = _with_db(cfg, lambda db: pipeline.collect(cfg, db, source=source, force=False))
+        fetcher = _fetcher(cfg)
+        report = _with_db(
+            cfg, lambda db: pipeline.collect(cfg, db, source=source, force=False, fetcher=fetcher)
+        )
     finally:
         lock.release()
     for src in report.sources:

@@ -48,6 +48,22 @@ def sync_sources(db: sqlite_utils.Database, sources: Sequence[Any]) -> dict[str,
     return ids
 
 
+# Each source's configuration as stored (JSON), per configuration object: a distributed worker syncs the same
+# configuration before every collect task, and dumping 1,000 sources was ~5 ms of each task's CPU.
+_CONFIG_JSON: dict[int, tuple[Sequence[Any], list[tuple[Any, str]]]] = {}
+
+
+def _configured_json(sources: Sequence[Any]) -> list[tuple[Any, str]]:
+    cached = _CONFIG_JSON.get(id(sources))
+    if cached is not None and cached[0] is sources and len(cached[1]) == len(sources):
+        return cached[1]
+    dumped = [(src, json.dumps(src.model_dump(mode="json"), sort_keys=True)) for src in sources]
+    if len(_CONFIG_JSON) >= 8:
+        _CONFIG_JSON.clear()
+    _CONFIG_JSON[id(sources)] = (sources, dumped)
+    return dumped
+
+
 def _sync_plan(
     db: sqlite_utils.Database, sources: Sequence[Any]
 ) -> tuple[dict[str, int], list[tuple[Any, str, int | None]], list[str]]:
@@ -60,8 +76,7 @@ def _sync_plan(
     configured = {src.name for src in sources}
     ids: dict[str, int] = {}
     changes: list[tuple[Any, str, int | None]] = []
-    for src in sources:
-        config_json = json.dumps(src.model_dump(mode="json"), sort_keys=True)
+    for src, config_json in _configured_json(sources):
         row = existing.get(src.name)
         if row is None:
             changes.append((src, config_json, None))
