@@ -361,6 +361,20 @@ def cluster(
     return list(out.values())
 
 
+def apply_regroup(groups: list[list[int]], changes: list[tuple[int | None, list[int]]]) -> list[list[int]]:
+    """`groups` after regroup()'s `changes`: the moved rows leave their groups; a change with an heir replaces
+    that group's members (its position, hence its id, stays), one without is a new group at the end. Groups
+    left empty stay in place (the caller decides what an empty group means)."""
+    moved = {r for _, members in changes for r in members}
+    out = [[r for r in g if r not in moved] for g in groups]
+    for heir, members in changes:
+        if heir is None:
+            out.append(members)
+        else:
+            out[heir] = members
+    return out
+
+
 def regroup(
     rows: Floats,
     groups: Sequence[Sequence[int]],

@@ -55,14 +55,7 @@ def group_texts(
         groups += fresh
         if regroup_max_items > 0:
             changes = cluster.regroup(rows, groups, sorted(touched), threshold, pairs, regroup_max_items)
-            moved = {r for _, members in changes for r in members}
-            groups = [[r for r in g if r not in moved] for g in groups]
-            for heir, members in changes:
-                if heir is None:
-                    groups.append(members)
-                else:
-                    groups[heir] = members
-            groups = [g for g in groups if g]
+            groups = [g for g in cluster.apply_regroup(groups, changes) if g]
     return groups
 
 

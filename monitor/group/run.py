@@ -122,13 +122,7 @@ def run_group(
                 g.regroup_max_items,
                 frozen,
             )
-            moved = {r for _, rows in changes for r in rows}
-            groups_rows = [[r for r in rows if r not in moved] for rows in groups_rows]
-            for heir, rows in changes:
-                if heir is None:
-                    groups_rows.append(rows)
-                else:
-                    groups_rows[heir] = rows
+            groups_rows = cluster.apply_regroup(groups_rows, changes)
         touched: set[int] = set()
         with write(db):  # one transaction per arrival: a commit per group would dominate the time
             for gi, rows in enumerate(groups_rows):
