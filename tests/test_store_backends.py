@@ -775,7 +775,8 @@ def test_the_bench_builder_writes_the_same_rows_on_both_backends(tmp_path: Path,
     pg = connect(pg_server.fresh_url())  # type: ignore[attr-defined]
     indexes = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
     before = [r[0] for r in pg.execute(indexes).fetchall()]
-    counts = [benchfill.fill(db, 3_000, 600) for db in (lite, pg)]
+    now = datetime.now(UTC)  # one clock for both builds: their times must not straddle a second
+    counts = [benchfill.fill(db, 3_000, 600, now=now) for db in (lite, pg)]
     assert counts[0] == counts[1] and counts[0]["items"] == 3_000 and counts[0]["flags"] == 600
     for sql in (
         "SELECT id, source_id, url, content_hash, title, text, fetched_at, lang, cluster_id, sightings"

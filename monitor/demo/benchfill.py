@@ -17,7 +17,7 @@ from typing import Any, cast
 import sqlite_utils
 
 from monitor.store.backend import POSTGRESQL, PgDatabase, dialect
-from monitor.store.db import to_db_time, utcnow, write
+from monitor.store.db import to_db_time, write
 from monitor.store.reports import count_new_items, recount
 
 _VOCABULARY = (
@@ -39,14 +39,16 @@ def fill(
     rebuttals: int = 12,
     seed: int = 7,
     progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Insert `items` items, flag `flagged` of them (mixed states), with sources, rebuttals and suggestions.
 
-    The same rows on both backends (one generator, one seed): SQLite through executemany, PostgreSQL through
-    COPY (fill_pg's docstring says what it does to load fast)."""
+    The same rows on both backends (one generator, one seed, and `now`: the time the rows' times count back
+    from, default the current time): SQLite through executemany, PostgreSQL through COPY (fill_pg's
+    docstring says what it does to load fast)."""
     rng = random.Random(seed)
-    now = datetime.now(UTC)
-    stamp = utcnow()
+    now = now or datetime.now(UTC)
+    stamp = to_db_time(now)
     with write(db):
         for s in range(sources):
             db.execute(
