@@ -4,12 +4,12 @@
                                                   [--database sqlite|pg|postgresql://...] [--no-record]
 
 Serves bench/collect.py's generated RSS feeds from 127.0.0.1 in a separate process, starts a redis-server of
-its own (127.0.0.1, a free port) and, for each worker count N, N `misinfo worker --pool solo --queues
-collect` processes on a fresh database; once they are ready, one collect task per feed is queued and the
-clock runs until every feed's pass is recorded. The single-process path is `run_collect` over the same
-feeds in this process (what `misinfo collect` and the APScheduler of `misinfo run` do), also on a fresh
-database. per_host_delay is 0: every feed is on one loopback host. CPU seconds are read from /proc for the
-worker processes and the feed server.
+its own (127.0.0.1, a free port, no persistence: tests/distributed_helpers.py's RedisServer) and, for each
+worker count N, N `misinfo worker --pool solo --queues collect` processes on a fresh database; once they are
+ready, one collect task per feed is queued and the clock runs until every feed's pass is recorded. The
+single-process path is `run_collect` over the same feeds in this process (what `misinfo collect` and the
+APScheduler of `misinfo run` do), also on a fresh database. per_host_delay is 0: every feed is on one
+loopback host. CPU seconds are read from /proc for the worker processes and the feed server.
 
 --database pg starts a throwaway PostgreSQL 15 (tests/pg_server.py: initdb into a temporary folder, fsync off)
 and gives every run a fresh schema; a postgresql:// URL uses that server instead (each run a fresh schema in
@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,12 +48,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (and its waited-for children) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_text(tmp: Path, urls: list[str], broker: str | None, database: str | None = None) -> str:
@@ -218,9 +211,10 @@ def main() -> None:
         "--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md"
     )
     args = parser.parse_args()
-    exe = shutil.which("redis-server")
-    if exe is None:
-        sys.exit("redis-server is missing: apt-get install redis-server")
+    from tests.distributed_helpers import REDIS_INSTALL, RedisServer
+
+    if shutil.which("redis-server") is None:
+        sys.exit(f"redis-server is missing: {REDIS_INSTALL}")
 
     receive, send_port = multiprocessing.get_context("fork").Pipe(duplex=False)
     server = multiprocessing.get_context("fork").Process(
@@ -228,30 +222,13 @@ def main() -> None:
     )
     server.start()
     redis_dir = tempfile.TemporaryDirectory()
-    port = free_port()
-    redis_proc = subprocess.Popen(
-        [
-            exe,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            redis_dir.name,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    broker = f"redis://127.0.0.1:{port}/0"
+    redis_server = RedisServer(Path(redis_dir.name))  # answers PING once constructed
+    broker = redis_server.url
     databases = Databases(args.database)
     try:
         feed_port = int(receive.recv())
         assert server.pid is not None
         urls = [f"http://127.0.0.1:{feed_port}/feed/{f}.xml" for f in range(args.feeds)]
-        time.sleep(0.5)  # redis-server up
         runs: dict[str, dict[str, float]] = {}
         for n in [0, *(int(w) for w in args.workers.split(","))]:
             database = databases.fresh()
@@ -267,8 +244,7 @@ def main() -> None:
             runs[label] = run
     finally:
         databases.stop()
-        redis_proc.terminate()
-        redis_proc.wait()
+        redis_server.stop()
         redis_dir.cleanup()
         server.terminate()
         server.join()

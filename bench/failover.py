@@ -3,7 +3,8 @@
     .venv/bin/python bench/failover.py [--rounds 10] [--feeds 200] [--entries 20] [--seed N]
                                        [--database sqlite|pg|postgresql://...] [--keep] [--no-record]
 
-Real servers, all on loopback: a redis-server of its own (127.0.0.1, a free port, no persistence), the
+Real servers, all on loopback: a redis-server of its own (127.0.0.1, a free port, no persistence: the
+distributed tests' RedisServer, tests/distributed_helpers.py), the
 generated RSS feeds of bench/collect.py served from a separate process (the feed server is the ground truth:
 it says which entries each feed carries), an aiosmtpd SMTP server for the digest, and two
 `misinfo worker --pool prefork --concurrency 1 --queues collect,stages,notify` processes (each a main process
@@ -40,7 +41,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,12 +61,6 @@ from bench.collect import Corpus, serve  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 QUEUES = ("collect", "stages", "notify")
 RECIPIENTS = ("coord-vi@example.gov.vn", "analyst-en@example.gov.vn", "coord-en@example.gov.vn")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _feed_process(feeds: int, entries: int, conn: Connection) -> None:
@@ -164,30 +158,6 @@ class Workers:
                 pass
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        sys.exit("redis-server is missing: apt-get install redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    return proc, f"redis://127.0.0.1:{port}/0"
-
-
 def config_data(
     tmp: Path, database: str, urls: list[str], broker: str, smtp_port: int, vt: float
 ) -> dict[str, Any]:
@@ -283,12 +253,14 @@ def drained(client: Any) -> bool:
 
 
 def run(args: argparse.Namespace, database: str, label: str) -> dict[str, Any]:
-    import redis
-
     from monitor.config import parse_config
     from monitor.distributed.app import COLLECT_TASK, DIGEST_TASK, configure, send
     from monitor.store import connect
     from tests.digest_seed import SmtpServer
+    from tests.distributed_helpers import REDIS_INSTALL, RedisServer
+
+    if shutil.which("redis-server") is None:
+        sys.exit(f"redis-server is missing: {REDIS_INSTALL}")
 
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="misinfo-failover-"))
@@ -297,8 +269,8 @@ def run(args: argparse.Namespace, database: str, label: str) -> dict[str, Any]:
         target=_feed_process, args=(args.feeds, args.entries, child_end), daemon=True
     )
     feeds.start()
-    (tmp / "redis").mkdir()
-    redis_proc, broker = start_redis(tmp / "redis")
+    redis_server = RedisServer(tmp / "redis")  # answers PING once constructed
+    broker = redis_server.url
     smtp = SmtpServer().start()
     workers: Workers | None = None
     rows: list[dict[str, Any]] = []
@@ -310,16 +282,7 @@ def run(args: argparse.Namespace, database: str, label: str) -> dict[str, Any]:
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         cfg = parse_config(config.read_text(encoding="utf-8"), base_dir=tmp)
-        client = redis.Redis.from_url(broker)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
+        client = redis_server.client
         connect(cfg.database_path).conn.close()  # migrated once, before the workers start
         configure(cfg)
         log = tmp / "var" / "logs" / "misinfo.log"
@@ -425,8 +388,7 @@ def run(args: argparse.Namespace, database: str, label: str) -> dict[str, Any]:
         if workers is not None:
             workers.stop_all()
         smtp.stop()
-        redis_proc.terminate()
-        redis_proc.wait()
+        redis_server.stop()
         feeds.terminate()
         feeds.join()
         if args.keep:

@@ -1,5 +1,8 @@
 """Real servers for the distributed tests: a redis-server of their own (127.0.0.1, a free port, a tmp
-dir) and `misinfo worker` / `misinfo beat` subprocesses, stopped (by their pid) when the test ends."""
+dir) and `misinfo worker` / `misinfo beat` subprocesses, stopped (by their pid) when the test ends.
+
+`RedisServer` is also the benchmarks' redis-server (bench/failover.py, bench/collect_distributed.py); they
+check `shutil.which("redis-server")` first and exit with `REDIS_INSTALL` when it is missing."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import yaml
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parent.parent
+REDIS_INSTALL = "apt-get install redis-server (`make install` and .ci/run do it when run as root)"
 
 
 def free_port() -> int:
@@ -34,11 +38,7 @@ class RedisServer:
 
     def __init__(self, workdir: Path) -> None:
         exe = shutil.which("redis-server")
-        require(
-            exe is not None,
-            "redis-server",
-            "apt-get install redis-server (`make install` and .ci/run do it when run as root)",
-        )
+        require(exe is not None, "redis-server", REDIS_INSTALL)
         assert exe is not None
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()

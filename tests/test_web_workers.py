@@ -114,6 +114,18 @@ class Http:
         return resp.status, text
 
 
+def _login(client: Http) -> str:
+    """Log `client` in as the analyst (GET /login, its CSRF token, POST /login -> 303); return the token."""
+    status, page = client.request("GET", "/login")
+    token = CSRF.search(page)
+    assert status == 200 and token
+    status, _ = client.request(
+        "POST", "/login", {"username": "analyst", "password": PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert status == 303
+    return token.group(1)
+
+
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str], Path]]:
     """`misinfo serve --workers 2` on a fresh database with an analyst; the session key is generated."""
@@ -189,13 +201,7 @@ def test_two_worker_processes_share_sessions_csrf_and_logout(
     before = {pid: _cpu_ticks(pid) for pid in workers}
 
     client = Http(port)
-    status, page = client.request("GET", "/login")
-    token = CSRF.search(page)
-    assert status == 200 and token
-    status, _ = client.request(
-        "POST", "/login", {"username": "analyst", "password": PASSWORD, "csrf_token": token.group(1)}
-    )
-    assert status == 303
+    _login(client)
     # A new connection per request: the kernel hands them to either worker; every one must know the session.
     for _ in range(60):
         status, page = client.request("GET", "/queue")
@@ -249,13 +255,7 @@ def test_two_workers_on_postgresql_share_sessions_csrf_logout_and_record_a_decis
     before = {pid: _cpu_ticks(pid) for pid in workers}
 
     client = Http(port)
-    status, page = client.request("GET", "/login")
-    token = CSRF.search(page)
-    assert status == 200 and token
-    status, _ = client.request(
-        "POST", "/login", {"username": "analyst", "password": PASSWORD, "csrf_token": token.group(1)}
-    )
-    assert status == 303
+    _login(client)
     for _ in range(60):  # a new connection per request: either worker; both know the session
         status, page = client.request("GET", "/queue")
         assert status == 200 and "analyst" in page and "phải làm lại căn cước" in page

@@ -239,23 +239,12 @@ def response_times(db: sqlite_utils.Database, window: Window) -> Rows:
     # First links come from report_link_times (kept by triggers); hours are computed by SQLite.
     linked = "SELECT hours FROM report_link_times WHERE seen_at >= ?"
     # A response published for a narrative answers every flagged item of that narrative seen before it.
-    published = (
-        _PG_PUBLISHED_HOURS
+    hours = (
+        "report_hours(MIN(p.ended), p.started)"
         if dialect(db) == POSTGRESQL
-        else """
-        SELECT {hours} AS hours FROM (
-            SELECT i.id, i.fetched_at AS start, a.published_at AS end
-            FROM assignments a JOIN items i ON i.id = a.item_id
-            WHERE a.status = 'published' AND a.published_at IS NOT NULL
-            UNION ALL
-            SELECT i.id, i.fetched_at AS start, a.published_at AS end
-            FROM assignments a JOIN flags f ON f.narrative_id = a.narrative_id JOIN items i ON i.id = f.item_id
-            WHERE a.status = 'published' AND a.published_at IS NOT NULL
-        )
-        WHERE start >= ? AND end >= start
-        GROUP BY id
-        """.format(hours=_HOURS.format(end="MIN(end)", start="start"))
+        else _HOURS.format(end="MIN(p.ended)", start="p.started")
     )
+    published = _PUBLISHED_HOURS.format(hours=hours)
     rows: Rows = []
     for measure, sql in (("first_seen_to_linked", linked), ("first_seen_to_published", published)):
         n, (median, p90) = _percentiles(db, sql, [window.since], PERCENTILES)
@@ -298,10 +287,12 @@ SELECT n{picks} FROM (
 _PG_PICK = ", a[(n - 1) * {p} / 100 + 1], a[(n - 1) * {p} / 100 + 1 + CASE WHEN (n - 1) * {p} % 100 > 0 THEN 1 ELSE 0 END]"
 
 
-# response_times' published hours on PostgreSQL: `end` is a reserved word there, a subquery needs a name, and
-# report_hours() (pg_schema) is _HOURS.
-_PG_PUBLISHED_HOURS = """
-SELECT report_hours(MIN(p.ended), p.started) AS hours FROM (
+# response_times' published hours, one query for both dialects: `started`/`ended` because `end` is a reserved
+# word on PostgreSQL, the alias `p` because a PostgreSQL subquery needs a name. {hours} is _HOURS on SQLite
+# and report_hours() (pg_schema: the same figure) on PostgreSQL. `started` is the item's fetched_at, the same
+# in all the rows of one id, so grouping by (id, started) is grouping by id (PostgreSQL needs it named).
+_PUBLISHED_HOURS = """
+SELECT {hours} AS hours FROM (
     SELECT i.id, i.fetched_at AS started, a.published_at AS ended
     FROM assignments a JOIN items i ON i.id = a.item_id
     WHERE a.status = 'published' AND a.published_at IS NOT NULL
