@@ -163,7 +163,8 @@ _identifier_lock = threading.Lock()
 
 
 def _lang_identifier() -> Any:
-    """py3langid's identifier, loaded once per process (about half a second)."""
+    """py3langid's identifier, loaded once per process, on first use (about a CPU-second: most collected text
+    never needs it — detect_lang knows Vietnamese by its letters — so collect does not load it up front)."""
     global _identifier
     if _identifier is None:
         with _identifier_lock:
@@ -179,11 +180,6 @@ def _lang_identifier() -> Any:
                 identifier._full_model = (table, *identifier._full_model[1:])
                 _identifier = identifier
     return _identifier
-
-
-def preload_lang() -> None:
-    """Load the language model now (collect runs it on a thread while the first feeds download)."""
-    _lang_identifier()
 
 
 # Letters only Vietnamese writes (ă đ ơ ư, and vowels under a dot, a hook, a tilde or a circumflex with a tone);

@@ -17,7 +17,6 @@ import sqlite_utils
 from monitor.collect.cluster import BatchClusters, Prepared, assign_cluster, prepare, prepare_many
 from monitor.collect.fetch import Fetcher, stopping
 from monitor.collect.images import read_item_images
-from monitor.collect.normalize import preload_lang
 from monitor.collect.sources import REGISTRY
 from monitor.collect.sources.base import SourceRun
 from monitor.config import Config
@@ -335,8 +334,6 @@ def run_collect(
         raise NotFound(f"no enabled source named '{source}' (sources: {names})")
     report = CollectReport()
     owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    if chosen:  # the language model loads (mostly without the interpreter lock) while the first feeds arrive
-        threading.Thread(target=preload_lang, name="collect-preload", daemon=True).start()
     with contextlib.nullcontext(fetcher) if fetcher is not None else Fetcher(cfg.collect) as fetcher:
         for src in chosen:
             if stopping():
