@@ -925,3 +925,79 @@ def test_sources_sync_writes_only_what_changed_on_both(any_db: sqlite_utils.Data
     assert ids == {"a": first["a"]} and rows()["b"][2] == 0
     again = sync_sources(any_db, sources("a", "b"))
     assert again == first and rows()["b"][2] == 1
+
+
+def test_many_rows_in_one_statement_read_back_the_same(any_db: sqlite_utils.Database) -> None:
+    """executemany of plain INSERTs: PostgreSQL sends the rows as arrays in one statement (int and float mixed in a
+    column, NULLs, bytes, duplicates skipped by OR IGNORE, a column of mixed kinds row by row); both backends
+    store the same rows."""
+    any_db.execute("CREATE TABLE bulk (k BIGINT PRIMARY KEY, x DOUBLE PRECISION, s TEXT, b BYTEA, n BIGINT)")
+    rows = [
+        (1, 1.5, "a\"{,}\\'", b"\x00ab", None),
+        (2, 2, None, None, 7),
+        (3, None, "xé", b"", 2**40),
+        (1, 9.0, "dup", None, None),  # the same key: ignored, the first row stays
+    ]
+    with write(any_db):
+        cur = any_db.conn.executemany(
+            "INSERT OR IGNORE INTO bulk (k, x, s, b, n) VALUES (?, ?, ?, ?, ?)", rows
+        )
+    assert cur.rowcount == 3
+    if dialect(any_db) == "postgresql":  # it did go as one statement
+        sql = translate("INSERT OR IGNORE INTO bulk (k, x, s, b, n) VALUES (?, ?, ?, ?, ?)").sql
+        assert any_db.conn._as_unnest(sql, [list(r) for r in rows]) is not None  # type: ignore[attr-defined]
+    got = any_db.execute("SELECT k, x, s, b, n FROM bulk ORDER BY k").fetchall()
+    assert [tuple(r) for r in got] == [
+        (1, 1.5, "a\"{,}\\'", b"\x00ab", None),
+        (2, 2.0, None, None, 7),
+        (3, None, "xé", b"", 2**40),
+    ]
+    # Text and numbers in one column cannot go as one array: row by row, the same result.
+    with write(any_db):
+        any_db.conn.executemany("INSERT INTO bulk (k, s) VALUES (?, ?)", [(10, "ten"), (11, 11)])
+    assert [r[0] for r in any_db.execute("SELECT s FROM bulk WHERE k >= 10 ORDER BY k").fetchall()] == [
+        "ten",
+        "11",
+    ]
+    # A unique violation inside the batch fails the whole statement, as row by row inside a transaction.
+    with pytest.raises(sqlite3.IntegrityError), write(any_db):
+        any_db.conn.executemany("INSERT INTO bulk (k, s) VALUES (?, ?)", [(20, "a"), (20, "b")])
+    assert any_db.execute("SELECT COUNT(*) FROM bulk WHERE k = 20").fetchone()[0] == 0
+
+
+def test_a_writer_waits_for_another_process_s_write_lock_then_goes_on(tmp_path: Path) -> None:
+    """write() waits for the write lock held elsewhere (polling in short steps), takes it once it is free, and
+    leaves SQLite's busy timeout as it was; past the timeout it fails with 'database is locked'."""
+    import threading
+    import time
+
+    from monitor.store import db as store_db
+
+    path = tmp_path / "lock.db"
+    first, second = connect(path), connect(path)
+    first.execute("CREATE TABLE t (x INTEGER)")
+    holder = first.conn
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    started = time.monotonic()
+    with write(second):
+        second.execute("INSERT INTO t VALUES (2)")
+    assert time.monotonic() - started >= 0.25  # it waited for the commit ...
+    assert second.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2  # ... and saw the other's row
+    assert second.execute("PRAGMA busy_timeout").fetchone()[0] == store_db.BUSY_TIMEOUT_MS
+
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        store_db.BUSY_TIMEOUT_MS, saved = 200, store_db.BUSY_TIMEOUT_MS
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"), write(second):
+                pass
+            assert second.execute("PRAGMA busy_timeout").fetchone()[0] == 200  # the handler is back on
+        finally:
+            store_db.BUSY_TIMEOUT_MS = saved
+    finally:
+        holder.execute("ROLLBACK")
+    assert not second.conn.in_transaction
+    first.conn.close()
+    second.conn.close()

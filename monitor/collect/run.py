@@ -25,7 +25,7 @@ from monitor.intake.ocr import OcrResult
 from monitor.store import collect as store
 from monitor.store import submissions as ocr_store
 from monitor.store.db import utcnow, write
-from monitor.store.items import NewItem, NewRows, add_image_evidence, add_item, next_item_id
+from monitor.store.items import NewItem, NewRows, add_image_evidence, add_item, next_item_id, pack_blobs
 from monitor.store.sources import sync_sources
 
 log = logging.getLogger(__name__)
@@ -130,15 +130,17 @@ def store_batch(
     written with the batch's other new items in one executemany per table. Any other entry (a possible
     duplicate, or one with OCR results) goes through store_item's exact path. All or nothing: an error
     rolls the whole batch back, and what earlier batches committed stays."""
-    prepared = prepare_many([(item.title, item.text) for item, _ in entries])  # CPU work outside the lock
+    # The CPU work is done before the write transaction, so other writers wait less for the store's lock.
+    prepared = prepare_many([(item.title, item.text) for item, _ in entries])
+    ext_ids = {item.external_id for item, _ in entries if item.external_id}
+    urls = {item.canonical_url for item, _ in entries if item.canonical_url}
+    hashes = {item.content_hash for item, _ in entries}
+    packed = pack_blobs([ev.body for item, ocr in entries if not ocr for ev in item.evidence])
     out: list[tuple[int, bool]] = []
     with write(db):
-        ext_ids = {item.external_id for item, _ in entries if item.external_id}
-        urls = {item.canonical_url for item, _ in entries if item.canonical_url}
-        hashes = {item.content_hash for item, _ in entries}
         known = store.known_keys(db, source_id, ext_ids, urls, hashes)
         clusters = BatchClusters(db, prepared)
-        rows = NewRows()
+        rows = NewRows(packed=packed)
         bands: list[tuple[int, int, int]] = []
         next_id = next_item_id(db)
         for (item, ocr), prep in zip(entries, prepared, strict=True):

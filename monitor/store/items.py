@@ -142,8 +142,9 @@ class NewRows:
 
     The caller has checked that each item is new and chose its id (next_item_id, counting up)."""
 
-    def __init__(self, now: str | None = None) -> None:
+    def __init__(self, now: str | None = None, packed: PackedBlobs | None = None) -> None:
         self.now = now or utcnow()
+        self.packed = packed  # the evidence bodies, hashed and compressed before the transaction
         self.items: list[tuple[object, ...]] = []
         self.fts: list[tuple[int, str, str]] = []
         self.sightings: list[tuple[object, ...]] = []
@@ -198,7 +199,7 @@ class NewRows:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 self.sightings,
             )
-            digests = store_blobs(db, [ev.body for _, ev in self.evidence])
+            digests = store_blobs(db, [ev.body for _, ev in self.evidence], self.packed)
             conn.executemany(
                 "INSERT OR IGNORE INTO evidence (item_id, kind, sha256, final_url, http_status, content_type,"
                 " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -218,14 +219,33 @@ class NewRows:
         self.items, self.fts, self.sightings, self.evidence = [], [], [], []
 
 
-def store_blobs(db: sqlite_utils.Database, bodies: list[bytes]) -> list[str]:
-    """store_blob for many bodies: one lookup for those already stored, each new body compressed once."""
+class PackedBlobs(dict[int, tuple[str, bytes]]):
+    """id(body) -> (sha256, gzip of the body) of evidence bodies, computed before the write transaction
+    (pack_blobs), so the compressing is not done while the store's write lock is held."""
+
+
+def pack_blobs(bodies: list[bytes]) -> PackedBlobs:
+    """sha256 and gzip of each distinct body object (a feed's items share its body: it is packed once)."""
+    packed = PackedBlobs()
+    for body in bodies:
+        if id(body) not in packed:
+            packed[id(body)] = (hashlib.sha256(body).hexdigest(), gzip.compress(body, compresslevel=6))
+    return packed
+
+
+def store_blobs(
+    db: sqlite_utils.Database, bodies: list[bytes], packed: PackedBlobs | None = None
+) -> list[str]:
+    """store_blob for many bodies: one lookup for those already stored, each new body compressed once
+    (or taken from `packed`, pack_blobs of the same body objects)."""
+    packed = packed if packed is not None else PackedBlobs()
     by_object: dict[int, str] = {}  # a feed's items share its one body object: hash it once, not per item
     digests = []
     for body in bodies:
         digest = by_object.get(id(body))
         if digest is None:
-            digest = by_object[id(body)] = hashlib.sha256(body).hexdigest()
+            done = packed.get(id(body))
+            digest = by_object[id(body)] = done[0] if done else hashlib.sha256(body).hexdigest()
         digests.append(digest)
     if not digests:
         return digests
@@ -243,12 +263,17 @@ def store_blobs(db: sqlite_utils.Database, bodies: list[bytes]) -> list[str]:
     db.conn.executemany(
         "INSERT OR IGNORE INTO evidence_blobs (sha256, size, body_gz) VALUES (?, ?, ?)",
         [
-            (digest, len(body), gzip.compress(body, compresslevel=6))
+            (digest, len(body), _gzipped(body, packed))
             for digest, body in wanted.items()
             if digest not in have
         ],
     )
     return digests
+
+
+def _gzipped(body: bytes, packed: PackedBlobs) -> bytes:
+    done = packed.get(id(body))
+    return done[1] if done else gzip.compress(body, compresslevel=6)
 
 
 # What a search may ask of FTS5: SQLite's cost grows with the square of the number of terms, so a typed
