@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -1001,3 +1002,76 @@ def test_a_writer_waits_for_another_process_s_write_lock_then_goes_on(tmp_path: 
     assert not second.conn.in_transaction
     first.conn.close()
     second.conn.close()
+
+
+def test_postgresql_collect_batches_of_different_items_run_at_once_and_the_same_item_once(
+    pg_server: Any, tmp_path: Path
+) -> None:
+    """On PostgreSQL a collection batch takes no store-wide lock: while one writer holds its transaction open,
+    a batch of other items commits; a batch carrying the same item waits for it and then finds it (one row,
+    a sighting). New ids come from the items sequence, started past the ids already written."""
+    import threading
+
+    from monitor.collect.run import store_batch
+    from monitor.config import parse_config
+    from monitor.store.items import ItemIds, lock_item_keys
+    from monitor.store.sources import sync_sources
+
+    url = pg_server.fresh_url()
+    cfg = parse_config(
+        "sources:\n  - {name: a, kind: rss, url: 'http://127.0.0.1:1/a.xml'}\n"
+        "  - {name: b, kind: rss, url: 'http://127.0.0.1:1/b.xml'}\n",
+        base_dir=tmp_path,
+    )
+    first, other, third = connect(url), connect(url), connect(url)
+    ids = sync_sources(first, cfg.sources)
+    earlier, _ = add_item(first, _item(title="Tin cũ", text="đã có từ trước", canonical_url="https://x.vn/0"))
+
+    shared = _item(source_id=ids["a"], canonical_url="https://x.vn/1", external_id="a-1")
+    done: dict[str, Any] = {}
+
+    def run(name: str, db: sqlite_utils.Database, item: NewItem) -> None:
+        done[name] = store_batch(db, item.source_id or 0, [(item, [])])
+
+    with write(first, exclusive=False):
+        lock_item_keys(first, [shared])
+        held = ItemIds(first).take()
+        assert held > earlier
+        # Another source's item: no key in common, it commits while `first` is still open.
+        unrelated = _item(
+            source_id=ids["b"], title="Khác", text="một tin khác hẳn", canonical_url="https://y.vn/2"
+        )
+        t_other = threading.Thread(target=run, args=("other", other, unrelated))
+        t_other.start()
+        t_other.join(timeout=30)
+        assert "other" in done, "a batch of other items waited for an unrelated writer"
+        # The same item from the other source: it must wait for `first`.
+        same = _item(source_id=ids["b"], canonical_url="https://x.vn/1", external_id="b-9")
+        t_same = threading.Thread(target=run, args=("same", third, same))
+        t_same.start()
+        t_same.join(timeout=1.0)
+        assert "same" not in done  # still waiting for the dedup key
+        first.execute(
+            "INSERT INTO items (id, source_id, url, canonical_url, external_id, content_hash, title, text,"
+            " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                held,
+                ids["a"],
+                "https://x.vn/1",
+                "https://x.vn/1",
+                "a-1",
+                shared.content_hash,
+                shared.title,
+                shared.text,
+                "2026-12-01T00:00:00",
+            ],
+        )
+    t_same.join(timeout=30)
+    assert done["same"] == [(held, False)]  # found the row `first` committed: a sighting, no second item
+    ((other_id, created),) = done["other"]
+    assert created and other_id > earlier and other_id != held
+    assert (
+        first.execute("SELECT COUNT(*) FROM items WHERE canonical_url = 'https://x.vn/1'").fetchone()[0] == 1
+    )
+    for db in (first, other, third):
+        db.conn.close()

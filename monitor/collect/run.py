@@ -25,7 +25,15 @@ from monitor.intake.ocr import OcrResult
 from monitor.store import collect as store
 from monitor.store import submissions as ocr_store
 from monitor.store.db import utcnow, write
-from monitor.store.items import NewItem, NewRows, add_image_evidence, add_item, next_item_id, pack_blobs
+from monitor.store.items import (
+    ItemIds,
+    NewItem,
+    NewRows,
+    add_image_evidence,
+    add_item,
+    lock_item_keys,
+    pack_blobs,
+)
 from monitor.store.sources import sync_sources
 
 log = logging.getLogger(__name__)
@@ -137,12 +145,16 @@ def store_batch(
     hashes = {item.content_hash for item, _ in entries}
     packed = pack_blobs([ev.body for item, ocr in entries if not ocr for ev in item.evidence])
     out: list[tuple[int, bool]] = []
-    with write(db):
+    # On PostgreSQL the batch does not take the store-wide write lock: it locks its items' dedup keys, so
+    # batches of different sources are written at once and two that carry the same item go one after the
+    # other (the second finds the first's row); new ids come from the items sequence (ItemIds).
+    with write(db, exclusive=False):
+        lock_item_keys(db, [item for item, _ in entries])
         known = store.known_keys(db, source_id, ext_ids, urls, hashes)
         clusters = BatchClusters(db, prepared)
-        rows = NewRows(packed=packed)
+        rows = NewRows(packed=packed, count_at_end=True)
         bands: list[tuple[int, int, int]] = []
-        next_id = next_item_id(db)
+        ids = ItemIds(db, reserve=len(entries))
         for (item, ocr), prep in zip(entries, prepared, strict=True):
             if item.source_id != source_id:
                 raise ValueError(f"item of source {item.source_id} in a batch of source {source_id}")
@@ -161,10 +173,9 @@ def store_batch(
                 item_id, created, cluster = _store_one(db, item, ocr, prep)
                 if created and cluster is not None:
                     clusters.added(item_id, prep, cluster)
-                next_id = max(next_id, item_id + 1)
+                ids.used(item_id)
             else:
-                item_id, created = next_id, True
-                next_id += 1
+                item_id, created = ids.take(), True
                 cluster = clusters.choose(item_id, prep)
                 rows.add(item, item_id, cluster, prep.folded_title, prep.folded_text)
                 bands.extend((band, value, item_id) for band, value in enumerate(prep.bands or []))
@@ -178,6 +189,7 @@ def store_batch(
             out.append((item_id, created))
         rows.write(db)
         store.save_bands(db, bands)
+        rows.count_written(db)  # last: every writer updates these rows
     return out
 
 

@@ -18,6 +18,7 @@ import sqlite_utils
 
 from monitor.store.backend import POSTGRESQL, PgDatabase, dialect
 from monitor.store.db import to_db_time, write
+from monitor.store.items import sync_item_ids
 from monitor.store.reports import count_new_items, recount
 
 _VOCABULARY = (
@@ -261,6 +262,7 @@ def fill_pg(
     if replica and replica[0] == "replica" and "report_slots" in db.table_names():
         # The report counters' triggers were skipped with the others: count the loaded rows once instead.
         recount(db)
+    sync_item_ids(db)  # the loaded ids were written explicitly: new items take theirs from the sequence
     for table in _BULK_TABLES:
         raw.execute(f"VACUUM (ANALYZE) {table}")
 

@@ -46,7 +46,8 @@ POSTGRESQL = "postgresql"
 URL_SCHEMES = ("postgresql", "postgres")
 
 # write() serialises writers on PostgreSQL as BEGIN IMMEDIATE does on SQLite: one transaction-scoped advisory
-# lock, so the store's read-then-write steps (next ids, dedup checks) stay correct; readers never wait.
+# lock, so the store's read-then-write steps (dedup checks, leases) stay correct; readers never wait.
+# write(exclusive=False) skips it: collection batches lock their items' dedup keys instead (items.lock_item_keys).
 WRITE_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 
 
@@ -486,10 +487,12 @@ class PgDatabase(sqlite_utils.Database):
     def __getitem__(self, table_name: str) -> Any:
         return _PgTable(self, table_name)
 
-    def begin_write(self) -> None:
-        """BEGIN and take the store's write lock (released at COMMIT / ROLLBACK)."""
+    def begin_write(self, exclusive: bool = True) -> None:
+        """BEGIN and take the store's write lock (released at COMMIT / ROLLBACK); exclusive=False: BEGIN only,
+        the caller takes the locks its rows need (monitor.store.items.lock_item_keys)."""
         self.pg.execute("BEGIN")
-        self.pg._run(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})", None, None)
+        if exclusive:
+            self.pg._run(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})", None, None)
 
     def close(self) -> None:
         self.pg.close()

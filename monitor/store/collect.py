@@ -28,9 +28,15 @@ def _sightings_index(db: sqlite_utils.Database) -> None:
     )
 
 
+def _item_id_sequence(db: sqlite_utils.Database) -> None:
+    """SQLite: nothing (new ids are MAX(id) + 1 under its one write lock). The PostgreSQL twin moves the items
+    identity sequence past the ids written explicitly so far: new ids come from it there (items.ItemIds)."""
+
+
 MIGRATIONS = [
     ("collect_0001_item_bands", _bands_table),
     ("collect_0002_sightings_index", _sightings_index),
+    ("collect_0003_item_id_sequence", _item_id_sequence),
 ]
 
 

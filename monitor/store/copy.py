@@ -23,6 +23,7 @@ from urllib.parse import quote
 from monitor.errors import StoreError
 from monitor.store.backend import PgDatabase, open_pg
 from monitor.store.db import write
+from monitor.store.items import sync_item_ids
 from monitor.store.migrations import migrate, migrations
 
 # SQLite's own bookkeeping and the FTS5 shadow tables; schema_migrations is written by the migrations.
@@ -174,4 +175,5 @@ def _copy(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false)"
                 f' FROM "{table}"'
             )
+        sync_item_ids(pg)  # items take their ids from a sequence of their own (items.ItemIds)
     return [TableCount(t, _count(lite, t), _count(pg, t)) for t in copied]

@@ -100,10 +100,14 @@ def read_only(path: object = None) -> StoreError:
 
 
 @contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write(db: sqlite_utils.Database, exclusive: bool = True) -> Iterator[sqlite_utils.Database]:
     """A write transaction (BEGIN IMMEDIATE), or a savepoint when already inside one.
 
     Use raw SQL (db.execute) inside: sqlite-utils' table helpers commit on their own.
+
+    exclusive=False matters on PostgreSQL only: the transaction does not take the store-wide write lock, so
+    writers that touch different rows run at once; the caller must lock what it relies on (collection's
+    batches lock their items' dedup keys: monitor.store.items.lock_item_keys). SQLite has one writer anyway.
     """
     conn = db.conn
     depth = getattr(_tx_state, "depth", {})
@@ -115,7 +119,7 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         level = 1
         depth[key] = 0
     if level == 0 and isinstance(db, PgDatabase):
-        db.begin_write()  # BEGIN + the store's write lock: writers one at a time, as on SQLite
+        db.begin_write(exclusive)  # BEGIN + the store's write lock: writers one at a time, as on SQLite
     elif level == 0:
         try:
             _begin_immediate(conn)

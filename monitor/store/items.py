@@ -11,6 +11,7 @@ from typing import Any, cast
 import sqlite_utils
 
 from classifiers.text import content_hash, fold
+from monitor.store.backend import POSTGRESQL, dialect
 from monitor.store.db import query_one, utcnow, write
 from monitor.store.reports import count_new_items
 
@@ -111,6 +112,7 @@ def add_item(
     folded: (fold(item.title), fold(item.text)) when the caller already has them."""
     now = utcnow()
     with write(db):
+        lock_item_keys(db, [item])
         existing = find_duplicate(db, item)
         if existing is not None:
             cur = db.execute(
@@ -131,9 +133,86 @@ def add_item(
 
 
 def next_item_id(db: sqlite_utils.Database) -> int:
-    """The id SQLite would give the next item (call inside the write transaction that inserts it)."""
+    """The id of the next new item (call inside the write transaction that inserts it): MAX(id) + 1 on SQLite
+    (one writer at a time), the next value of the items identity sequence on PostgreSQL (writers at once)."""
+    if dialect(db) == POSTGRESQL:
+        return int(db.execute(f"SELECT nextval({_ITEMS_SEQUENCE})").fetchone()[0])
     row = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()
     return int(row[0])
+
+
+_ITEMS_SEQUENCE = "'items_id_seq'"  # PostgreSQL: items.id has no default; the store draws ids from this
+
+
+class ItemIds:
+    """Ids for the new items of one write transaction. SQLite: counting up from MAX(id) + 1 (its write lock
+    makes that safe). PostgreSQL: drawn from the items identity sequence, `reserve` at a time, so collection
+    batches of different sources write at once (write(exclusive=False) with lock_item_keys); unused ids are
+    gaps, as any sequence leaves."""
+
+    def __init__(self, db: sqlite_utils.Database, reserve: int = 1) -> None:
+        self.db = db
+        self.reserve = max(1, reserve)
+        self.pg = dialect(db) == POSTGRESQL
+        self.next_id: int | None = None
+        self.pool: list[int] = []
+
+    def take(self) -> int:
+        """A new item id."""
+        if self.pg:
+            if not self.pool:
+                rows = self.db.execute(
+                    f"SELECT nextval({_ITEMS_SEQUENCE}) FROM generate_series(1, ?)", [self.reserve]
+                ).fetchall()
+                self.pool = sorted(int(r[0]) for r in rows)
+            return self.pool.pop(0)
+        if self.next_id is None:
+            self.next_id = next_item_id(self.db)
+        self.next_id += 1
+        return self.next_id - 1
+
+    def used(self, item_id: int) -> None:
+        """An id another path (add_item) gave a new item in the same transaction."""
+        if not self.pg and self.next_id is not None:
+            self.next_id = max(self.next_id, item_id + 1)
+
+
+def sync_item_ids(db: sqlite_utils.Database) -> None:
+    """PostgreSQL: move the items identity sequence past the largest id (ids written explicitly — by SQLite-era
+    code, a copy, a bulk load — leave it behind). SQLite: nothing to do."""
+    if dialect(db) == POSTGRESQL:
+        db.execute(
+            f"SELECT setval({_ITEMS_SEQUENCE}, GREATEST(COALESCE((SELECT MAX(id) FROM items), 0),"
+            " (SELECT last_value FROM items_id_seq)), true)"
+        )
+
+
+# Dedup keys of an item, locked on PostgreSQL by a write that does not take the store-wide lock: two writers
+# that might insert the same item (the same content, canonical URL, or source and feed id) go one after the
+# other, and the second finds the first's row; any other two run at once. (namespace, 32-bit hash) advisory
+# locks, taken in ascending order (no deadlock between two writers); a collision only serialises two writers.
+_KEY_LOCK_NAMESPACE = 0x6974656D  # "item"
+
+
+def lock_item_keys(db: sqlite_utils.Database, items: list[NewItem]) -> None:
+    """Lock the dedup keys of `items` until the end of the transaction (PostgreSQL; SQLite: nothing to do —
+    its one writer holds the database)."""
+    if dialect(db) != POSTGRESQL or not items:
+        return
+    keys: set[int] = set()
+    for item in items:
+        parts = [f"h:{item.content_hash}"]
+        if item.canonical_url:
+            parts.append(f"u:{item.canonical_url}")
+        if item.external_id and item.source_id is not None:
+            parts.append(f"e:{item.source_id}:{item.external_id}")
+        for part in parts:
+            digest = hashlib.blake2b(part.encode("utf-8"), digest_size=4).digest()
+            keys.add(int.from_bytes(digest, "big", signed=True))
+    db.execute(
+        "SELECT pg_advisory_xact_lock(?, s.k) FROM (SELECT k FROM unnest(?::int[]) AS k ORDER BY k) s",
+        [_KEY_LOCK_NAMESPACE, sorted(keys)],
+    ).fetchall()
 
 
 class NewRows:
@@ -142,9 +221,15 @@ class NewRows:
 
     The caller has checked that each item is new and chose its id (next_item_id, counting up)."""
 
-    def __init__(self, now: str | None = None, packed: PackedBlobs | None = None) -> None:
+    def __init__(
+        self, now: str | None = None, packed: PackedBlobs | None = None, count_at_end: bool = False
+    ) -> None:
         self.now = now or utcnow()
         self.packed = packed  # the evidence bodies, hashed and compressed before the transaction
+        # count_at_end: the report counters (rows every writer updates: on PostgreSQL locked until COMMIT) are
+        # updated by count_written() just before the transaction ends, not at each write().
+        self.count_at_end = count_at_end
+        self.uncounted: list[int] = []
         self.items: list[tuple[object, ...]] = []
         self.fts: list[tuple[int, str, str]] = []
         self.sightings: list[tuple[object, ...]] = []
@@ -192,7 +277,11 @@ class NewRows:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.items,
             )
-            count_new_items(db, [cast(int, row[0]) for row in self.items])
+            written = [cast(int, row[0]) for row in self.items]
+            if self.count_at_end:
+                self.uncounted.extend(written)
+            else:
+                count_new_items(db, written)
             conn.executemany("INSERT INTO items_fts (rowid, title, text) VALUES (?, ?, ?)", self.fts)
             conn.executemany(
                 "INSERT OR IGNORE INTO item_sightings (item_id, source_id, url, external_id, author, seen_at)"
@@ -217,6 +306,12 @@ class NewRows:
                 ],
             )
         self.items, self.fts, self.sightings, self.evidence = [], [], [], []
+
+    def count_written(self, db: sqlite_utils.Database) -> None:
+        """Add the items written so far to the report counters (count_at_end)."""
+        if self.uncounted:
+            count_new_items(db, self.uncounted)
+            self.uncounted = []
 
 
 class PackedBlobs(dict[int, tuple[str, bytes]]):

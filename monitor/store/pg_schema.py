@@ -385,6 +385,12 @@ PG_MIGRATIONS: dict[str, PgMigration] = {
     "rebuttals_0001_match_state": _script(_MATCH_STATE_SQL),
     "collect_0001_item_bands": _script(_BANDS_SQL),
     "collect_0002_sightings_index": _script(_SIGHTINGS_INDEX_SQL),
+    # New item ids come from a sequence from here on (items.ItemIds), started past the ids written so far
+    # (until now MAX(id) + 1, chosen under the store-wide write lock).
+    "collect_0003_item_id_sequence": _script(
+        "CREATE SEQUENCE IF NOT EXISTS items_id_seq;"
+        " SELECT setval('items_id_seq', GREATEST(COALESCE((SELECT MAX(id) FROM items), 0), 1), true)"
+    ),
     "users_0001_login_throttle": _script(_THROTTLE_SQL),
     "users_0002_roles_from_the_roles_table": _script(_ROLE_CHECK_OFF_SQL),
     "users_0003_sessions_and_token_expiry": _script(_SESSIONS_SQL),
