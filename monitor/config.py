@@ -589,9 +589,9 @@ class WebConfig(Strict):
 class Config(Strict):
     database: str = Field(
         default="var/misinfo.db",
-        description="SQLite database file (the default). A PostgreSQL server "
-        "(postgresql://user[:password]@host[:port]/dbname) is a preview: collection, classify, match, group, "
-        "the review queue, search, reports, retention and digests work on it; `misinfo migrate --to URL` "
+        description="SQLite database file (the default; one machine). Or a PostgreSQL 15+ server "
+        "(postgresql://user[:password]@host[:port]/dbname) for workers and web replicas on several machines: "
+        "the whole product runs on it (every migration has a PostgreSQL twin); `misinfo migrate --to URL` "
         "copies a SQLite store into an empty one (docs/deploy.md).",
     )
     state_dir: str = Field(default="var", description="Folder for runtime state: models, caches, logs.")
