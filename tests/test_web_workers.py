@@ -126,6 +126,17 @@ def _login(client: Http) -> str:
     return token.group(1)
 
 
+def _forms_pass_csrf_on_every_worker(client: Http, page: str) -> None:
+    """A forged token is refused; the page's token is accepted by whichever worker a connection reaches."""
+    token = CSRF.search(page)
+    assert token
+    status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": "forged"})
+    assert status == 403
+    for _ in range(4):
+        status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": token.group(1)})
+        assert status == 303
+
+
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str], Path]]:
     """`misinfo serve --workers 2` on a fresh database with an analyst; the session key is generated."""
@@ -210,13 +221,7 @@ def test_two_worker_processes_share_sessions_csrf_and_logout(
     assert all(after[pid] > before[pid] for pid in workers), (before, after)  # both served requests
 
     # A form posted to whichever worker: its CSRF token (from the signed session) is accepted.
-    token = CSRF.search(page)
-    assert token
-    status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": "forged"})
-    assert status == 403
-    for _ in range(4):
-        status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": token.group(1)})
-        assert status == 303
+    _forms_pass_csrf_on_every_worker(client, page)
     # Logging out in one worker ends the session for all of them (the session row is gone).
     status, page = client.request("GET", "/queue")
     token = CSRF.search(page)
@@ -262,13 +267,7 @@ def test_two_workers_on_postgresql_share_sessions_csrf_logout_and_record_a_decis
     after = {pid: _cpu_ticks(pid) for pid in workers}
     assert all(after[pid] > before[pid] for pid in workers), (before, after)  # both served requests
 
-    token = CSRF.search(page)
-    assert token
-    status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": "forged"})
-    assert status == 403
-    for _ in range(4):
-        status, _ = client.request("POST", "/language", {"lang": "vi", "csrf_token": token.group(1)})
-        assert status == 303
+    _forms_pass_csrf_on_every_worker(client, page)
 
     # A decision through the web: the item page's form, posted, then posted again (a double submit that
     # may reach the other worker): recorded once, with one audit row.
