@@ -134,7 +134,7 @@ def add_item(
 
 def next_item_id(db: sqlite_utils.Database) -> int:
     """The id of the next new item (call inside the write transaction that inserts it): MAX(id) + 1 on SQLite
-    (one writer at a time), the next value of the items identity sequence on PostgreSQL (writers at once)."""
+    (one writer at a time), the next value of items_id_seq on PostgreSQL (writers at once)."""
     if dialect(db) == POSTGRESQL:
         return int(db.execute(f"SELECT nextval({_ITEMS_SEQUENCE})").fetchone()[0])
     row = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM items").fetchone()
@@ -146,7 +146,7 @@ _ITEMS_SEQUENCE = "'items_id_seq'"  # PostgreSQL: items.id has no default; the s
 
 class ItemIds:
     """Ids for the new items of one write transaction. SQLite: counting up from MAX(id) + 1 (its write lock
-    makes that safe). PostgreSQL: drawn from the items identity sequence, `reserve` at a time, so collection
+    makes that safe). PostgreSQL: drawn from items_id_seq, `reserve` at a time, so collection
     batches of different sources write at once (write(exclusive=False) with lock_item_keys); unused ids are
     gaps, as any sequence leaves."""
 
@@ -178,8 +178,8 @@ class ItemIds:
 
 
 def sync_item_ids(db: sqlite_utils.Database) -> None:
-    """PostgreSQL: move the items identity sequence past the largest id (ids written explicitly — by SQLite-era
-    code, a copy, a bulk load — leave it behind). SQLite: nothing to do."""
+    """PostgreSQL: move items_id_seq past the largest id (ids written explicitly — by earlier versions, a copy,
+    a bulk load — leave it behind). SQLite: nothing to do."""
     if dialect(db) == POSTGRESQL:
         db.execute(
             f"SELECT setval({_ITEMS_SEQUENCE}, GREATEST(COALESCE((SELECT MAX(id) FROM items), 0),"
