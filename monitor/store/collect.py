@@ -29,8 +29,8 @@ def _sightings_index(db: sqlite_utils.Database) -> None:
 
 
 def _item_id_sequence(db: sqlite_utils.Database) -> None:
-    """SQLite: nothing (new ids are MAX(id) + 1 under its one write lock). The PostgreSQL twin moves the items
-    identity sequence past the ids written explicitly so far: new ids come from it there (items.ItemIds)."""
+    """SQLite: nothing (new ids are MAX(id) + 1 under its one write lock). The PostgreSQL twin creates
+    items_id_seq past the ids written explicitly so far: new ids come from it there (items.ItemIds)."""
 
 
 MIGRATIONS = [
