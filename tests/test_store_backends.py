@@ -1075,3 +1075,55 @@ def test_postgresql_collect_batches_of_different_items_run_at_once_and_the_same_
     )
     for db in (first, other, third):
         db.conn.close()
+
+
+def test_opening_a_database_waits_when_another_connection_holds_the_wal_switch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers a second connection switching a new database to WAL "database is locked" at once, without
+    its busy handler: open_db tries again (here the first two tries are refused) and opens the database."""
+    from monitor.store import db as store_db
+
+    refusals = {"left": 2}
+
+    class Refusing(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            if sql.strip().upper() == "PRAGMA JOURNAL_MODE = WAL" and refusals["left"] > 0:
+                refusals["left"] -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return super().execute(sql, *args)
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        store_db.sqlite3, "connect", lambda *a, **kw: real_connect(*a, factory=Refusing, **kw)
+    )
+    db = store_db.open_db(tmp_path / "new.db")
+    assert refusals["left"] == 0
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.conn.close()
+
+
+def test_processes_opening_a_new_database_at_once_all_get_it(tmp_path: Path) -> None:
+    """Several connections open (and migrate) the same new database at the same moment: none fails."""
+    import threading
+
+    for attempt in range(10):
+        path = tmp_path / f"race-{attempt}.db"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_it(
+            target: Path = path, barrier: threading.Barrier = start, failed: list[BaseException] = errors
+        ) -> None:
+            barrier.wait()
+            try:
+                connect(target).conn.close()
+            except BaseException as exc:  # noqa: BLE001 (collected for the assertion below)
+                failed.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == [], errors

@@ -70,7 +70,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _journal_mode_wal(conn)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint every ~16 MB of WAL instead of SQLite's 4 MB: a collect pass rewrites the same index pages
@@ -82,6 +82,21 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
             raise read_only(p) from None
         raise StoreError(f"cannot open the database {p}: {exc} — check the path in `database:`") from None
     return sqlite_utils.Database(conn)
+
+
+def _journal_mode_wal(conn: sqlite3.Connection) -> None:
+    """PRAGMA journal_mode = WAL, tried again while another connection holds the lock it needs. Two processes
+    opening a new database at once both switch it to WAL; SQLite answers one of them "database is locked"
+    at once, without its busy handler (waiting could deadlock there), so open_db waits here instead."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def read_only_error(exc: BaseException) -> bool:
