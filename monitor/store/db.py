@@ -88,15 +88,7 @@ def _journal_mode_wal(conn: sqlite3.Connection) -> None:
     """PRAGMA journal_mode = WAL, tried again while another connection holds the lock it needs. Two processes
     opening a new database at once both switch it to WAL; SQLite answers one of them "database is locked"
     at once, without its busy handler (waiting could deadlock there), so open_db waits here instead."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if not _busy(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(0.01)
+    _while_busy(conn, "PRAGMA journal_mode = WAL", first_pause=0.01, max_pause=0.01)
 
 
 def read_only_error(exc: BaseException) -> bool:
@@ -182,24 +174,25 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
     busy handler stays on for every other statement."""
     conn.execute("PRAGMA busy_timeout = 0")
     try:
-        deadline = 0.0
-        pause = BUSY_FIRST_PAUSE_S
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc):
-                    raise
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + BUSY_TIMEOUT_MS / 1000
-                elif now > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 1.5, BUSY_MAX_PAUSE_S)
+        _while_busy(conn, "BEGIN IMMEDIATE", first_pause=BUSY_FIRST_PAUSE_S, max_pause=BUSY_MAX_PAUSE_S)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def _while_busy(conn: sqlite3.Connection, sql: str, first_pause: float, max_pause: float) -> None:
+    """Run `sql` until SQLite no longer answers "database is locked", pausing first_pause, growing x1.5 up to
+    max_pause; past BUSY_TIMEOUT_MS the last error is raised."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = first_pause
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, max_pause)
 
 
 def _path_of(conn: sqlite3.Connection) -> str | None:
