@@ -1,13 +1,16 @@
 """Unanswered claims: do paraphrases of one novel rumour land in one group, and only they?
 
-Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2] [--set FILE] [--no-record]
+Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3] [--set FILE] [--no-record]
 
-Measures and records, labelled, the development set data/dev/novel_rumours_dev.tsv (10 novel rumours x 8
-posts + 30 accurate items, written apart for tuning: every grouping parameter was chosen on it) and the
-evaluation sets data/eval/novel_rumours.tsv and data/eval/novel_rumours_2.tsv (written apart by two other
-writers, measured with the frozen method, never tuned on; data/eval/README.md). The parameters are the config defaults (group.threshold, group.dense_weight, group.within_claim_alpha,
-group.accurate_floor, group.regroup_max_items).
-Items arrive in shuffled batches of 25; dev is also given as the mean over 5 shuffles.
+Measures and records, labelled:
+- dev, cross-fitted: each paraphrase set of data/labelled/paraphrases (novel rumours written apart, which
+  the claim projection learns from) measured with a projection learned without it (the labelled CSVs and the
+  other sets). Parameters and method choices were made on these figures.
+- the evaluation sets data/eval/novel_rumours.tsv, novel_rumours_2.tsv and novel_rumours_3.tsv (written apart
+  by three other writers, measured with the frozen method, never tuned on; data/eval/README.md).
+The parameters are the config defaults (group.threshold, group.dense_weight, group.within_claim_alpha,
+group.accurate_floor, group.regroup_max_items). Items arrive in shuffled batches of 25; dev figures are the
+mean over 5 shuffles.
 
 Two figures per set. "grouping only" (the primary one, the one the quality gate uses): every post of the set is
 grouped. "pipeline" (the product as a user meets it): the posts first go through the classifier a fresh install
@@ -30,13 +33,15 @@ from bench._record import record
 from classifiers.embed import load_encoder
 from monitor.config import GroupConfig
 from monitor.group.evaluate import evaluate, read_set
+from monitor.group.projection import PARAPHRASES
 
 REPO = Path(__file__).resolve().parent.parent
-DEV = REPO / "data/dev/novel_rumours_dev.tsv"
+LABELLED = REPO / "data/labelled"
 EVAL = REPO / "data/eval/novel_rumours.tsv"
 EVAL2 = (
     REPO / "data/eval/novel_rumours_2.tsv"
 )  # 12 more rumours, written after the round-3/4 method was frozen
+EVAL3 = REPO / "data/eval/novel_rumours_3.tsv"  # 12 more, written while round 5 was tuned, measured after
 
 
 class TolerantEncoder:
@@ -102,10 +107,23 @@ def pipeline_entered(path: Path) -> tuple[list[bool], dict[str, int]]:
     return entered, counts
 
 
+def without(paraphrase_set: Path, tmp: Path) -> Path:
+    """A labelled folder like data/labelled without one paraphrase set (links to the rest; the same pack)."""
+    folder = tmp / paraphrase_set.stem
+    (folder / PARAPHRASES).mkdir(parents=True)
+    for path in LABELLED.glob("*.csv"):
+        (folder / path.name).symlink_to(path)
+    (folder / "vectors").symlink_to(LABELLED / "vectors")
+    for path in (LABELLED / PARAPHRASES).glob("*.tsv"):
+        if path.name != paraphrase_set.name:
+            (folder / PARAPHRASES / path.name).symlink_to(path)
+    return folder
+
+
 def main() -> None:
     """Run and record."""
     p = argparse.ArgumentParser()
-    p.add_argument("--only", choices=("dev", "eval", "eval2"))
+    p.add_argument("--only", choices=("dev", "eval", "eval2", "eval3"))
     p.add_argument("--set", help="measure this TSV only (text, rumour, ...)")
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args()
@@ -119,27 +137,41 @@ def main() -> None:
         "accurate_floor": g.accurate_floor,
         "regroup_max_items": g.regroup_max_items,
     }
-    runs: list[tuple[str, Path, tuple[int, ...], bool]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="unanswered-quality-"))
+    # (name, set, shuffle seeds, pipeline figure, labelled folder the projection learns from)
+    runs: list[tuple[str, Path, tuple[int, ...], bool, Path]] = []
     if args.set:
-        runs += [("set", Path(args.set), (0,), False), ("set, pipeline", Path(args.set), (0,), True)]
+        runs += [
+            ("set", Path(args.set), (0,), False, LABELLED),
+            ("set, pipeline", Path(args.set), (0,), True, LABELLED),
+        ]
     else:
         if args.only in (None, "dev"):
-            runs += [
-                ("dev", DEV, (0,), False),
-                ("dev, mean of 5 shuffles", DEV, (0, 1, 2, 3, 4), False),
-                ("dev, PIPELINE (flagged only), mean of 5 shuffles", DEV, (0, 1, 2, 3, 4), True),
-            ]
-        if args.only in (None, "eval"):
-            runs += [
-                ("EVAL (measured once, frozen method)", EVAL, (0,), False),
-                ("EVAL, PIPELINE (flagged only; measured once, frozen method)", EVAL, (0,), True),
-            ]
-        if args.only in (None, "eval2"):
-            runs += [
-                ("EVAL 2 (a second set written apart; frozen method)", EVAL2, (0,), False),
-                ("EVAL 2, PIPELINE (flagged only; frozen method)", EVAL2, (0,), True),
-            ]
-    for name, path, seeds, pipeline in runs:
+            for path in sorted((LABELLED / PARAPHRASES).glob("*.tsv")):
+                runs.append(
+                    (
+                        f"dev {path.stem} (cross-fitted), mean of 5 shuffles",
+                        path,
+                        (0, 1, 2, 3, 4),
+                        False,
+                        without(path, tmp),
+                    )
+                )
+        for key, path, what in (
+            ("eval", EVAL, "measured once, frozen round-3 method"),
+            ("eval2", EVAL2, "a second set written apart; frozen method"),
+            (
+                "eval3",
+                EVAL3,
+                "a third set written apart while round 5 was tuned, measured after it was frozen",
+            ),
+        ):
+            if args.only in (None, key) and path.exists():
+                runs += [
+                    (f"{key.upper()} ({what})", path, (0,), False, LABELLED),
+                    (f"{key.upper()}, PIPELINE (flagged only; {what})", path, (0,), True, LABELLED),
+                ]
+    for name, path, seeds, pipeline, labelled in runs:
         entered, counts = pipeline_entered(path) if pipeline else (None, {})
         figures = evaluate(
             path,
@@ -147,6 +179,7 @@ def main() -> None:
             g.threshold,
             g.dense_weight,
             g.within_claim_alpha,
+            labelled=labelled,
             seeds=seeds,
             entered=entered,
             accurate_floor=g.accurate_floor,
@@ -157,6 +190,7 @@ def main() -> None:
             "figure": "pipeline: fresh install's classifier, flagged and unanswered posts only"
             if pipeline
             else "grouping only (primary; the gate)",
+            **({"projection learned without": path.name} if labelled != LABELLED else {}),
             **params,
             **figures,
             **counts,

@@ -1,4 +1,6 @@
-"""Write the vector pack of the labelled data for the bundled encoder (run after editing data/labelled).
+"""Write the vector pack of the labelled data (its CSVs and its paraphrase sets, data/labelled/paraphrases)
+for the bundled encoder (run after editing data/labelled). Texts already in the pack keep their vectors; only
+new ones are encoded.
 
 Usage: .venv/bin/python scripts/pack_seed_vectors.py
 """
@@ -8,22 +10,33 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from classifiers.embed import DEFAULT_MODEL, make_encoder
+from classifiers.text import text_hash
 from classifiers.train import load_seed
-from classifiers.vectorpack import pack_path, write_pack
+from classifiers.vectorpack import pack_path, read_pack, write_pack
+from monitor.group.projection import paraphrase_texts
 
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "labelled"
 
 
 def main() -> None:
-    """Encode every labelled text with the bundled encoder and write the pack."""
+    """Encode every labelled text the pack lacks with the bundled encoder and write the pack."""
     encoder = make_encoder(DEFAULT_MODEL)
-    texts = list(dict.fromkeys(ex.text for ex in load_seed(FOLDER)))
-    started = time.monotonic()
-    vectors = encoder.encode(texts, batch_size=64)
+    texts = list(dict.fromkeys([ex.text for ex in load_seed(FOLDER)] + paraphrase_texts(FOLDER)))
     path = pack_path(FOLDER, encoder.model_id)
+    hashes, packed = read_pack(path)
+    row_of = {h: i for i, h in enumerate(hashes)}
+    missing = [t for t in texts if text_hash(t) not in row_of]
+    started = time.monotonic()
+    fresh = encoder.encode(missing, batch_size=64) if missing else np.zeros((0, 0), np.float32)
+    fresh_of = {t: i for i, t in enumerate(missing)}
+    vectors = np.vstack(
+        [packed[row_of[text_hash(t)]] if t not in fresh_of else fresh[fresh_of[t]] for t in texts]
+    )
     write_pack(path, texts, vectors)
-    print(f"{len(texts)} texts encoded in {time.monotonic() - started:.0f}s -> {path}")
+    print(f"{len(texts)} texts, {len(missing)} encoded in {time.monotonic() - started:.0f}s -> {path}")
 
 
 if __name__ == "__main__":

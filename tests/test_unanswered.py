@@ -379,8 +379,10 @@ def test_the_bundled_encoders_projection_brings_calibration_and_claim_model() ->
     seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
     proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0, 0.85)
     assert proj is not None and proj.calibration is not None and proj.claim is not None
-    assert proj.calibration.shape == (2, 2, 2) and proj.claim.shape == (385,)
+    assert proj.calibration.shape == (2, 3, 3) and proj.claim.shape == (385,)
     assert proj.calibration[0, 0, 1] > 1.0  # vi-en similarities are stretched towards the vi-vi scale
+    # Two unaccented posts of different claims are more alike than two accented ones: pulled down.
+    assert proj.calibration[1, 2, 2] < 0
     assert cluster.language("Officials say the new ID card chip tracks your location") == 1
     assert cluster.language("Nghe nói chip trên căn cước theo dõi vị trí người dân") == 0
     assert cluster.language("nghe noi chip tren can cuoc theo doi vi tri nguoi dan") == 0
@@ -512,7 +514,50 @@ def test_stored_language_is_used_and_detected_only_when_missing() -> None:
     texts = ["Officials say the chip tracks you", "Nghe nói chip theo dõi vị trí", "Officials say so"]
     vecs = np.random.default_rng(0).normal(size=(3, 384))
     feats = cluster.features(texts, vecs, 0.85, proj, 0.0, ["vi", "en", None])
-    assert feats.pairs is not None and feats.pairs.lang.tolist() == [0, 1, 1]
+    # Stored "vi" but typed without a diacritic: the unaccented kind (2); "en" and detected English: 1.
+    assert feats.pairs is not None and feats.pairs.lang.tolist() == [2, 1, 1]
+
+
+def test_writing_kind_tells_accented_unaccented_and_english_apart() -> None:
+    assert cluster.writing_index("vi", "Nghe nói chip trên căn cước theo dõi vị trí người dân") == 0
+    assert cluster.writing_index("vi", "nghe noi chip tren can cuoc theo doi vi tri nguoi dan") == 2
+    assert cluster.writing_index(None, "nghe noi chip tren can cuoc theo doi vi tri nguoi dan") == 2
+    assert cluster.writing_index("en", "The chip tracks where you go") == 1
+    assert cluster.writing_index("vi", "đi đâu cũng bị track hết ae") == 0  # a few marked letters are enough
+    assert cluster.writing_index("vi", "12345 !!!") == 0  # no letters: nothing to call unaccented
+    assert not cluster.unaccented("") and cluster.unaccented("vneid bi khoa")
+
+
+def test_paraphrase_sets_train_the_projection_and_a_broken_one_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.group import projection
+
+    (tmp_path / "paraphrases").mkdir()
+    (tmp_path / "paraphrases" / "a.tsv").write_text(
+        "text\trumour\tstyle\tlang\n"
+        "Nghe nói thẻ cũ hết hạn\told-card\taccented\tvi\n"
+        "the cu het han roi\told-card\tunaccented\tvi\n"
+        "Thẻ cũ vẫn dùng được đến hết hạn\ttrue\taccented\tvi\n"
+        "\told-card\taccented\tvi\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "paraphrases" / "b.tsv").write_text(
+        "text\trumour\nOld cards expire\told-card\n", encoding="utf-8"
+    )
+    (tmp_path / "paraphrases" / "broken.tsv").write_bytes(b"text\trumour\n\xff\xfe bad\tx\n")
+    with caplog.at_level("WARNING"):
+        rows = projection._rows(tmp_path)
+    # One narrative key across the sets; the accurate post is on-topic, not a false claim; empty text skipped.
+    assert [(r["narrative"], r["false_claim"]) for r in rows] == [
+        ("paraphrase:old-card", "1"),
+        ("paraphrase:old-card", "1"),
+        ("", "0"),
+        ("paraphrase:old-card", "1"),
+    ]
+    assert all(r["relevant"] == "1" for r in rows)
+    assert "broken.tsv skipped" in caplog.text
+    assert projection.paraphrase_texts(tmp_path)[:2] == ["Nghe nói thẻ cũ hết hạn", "the cu het han roi"]
 
 
 def test_item_texts_brings_the_stored_language(tmp_path: Path) -> None:

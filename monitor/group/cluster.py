@@ -11,10 +11,13 @@ vary, so that language, accents and slang count less than what is claimed. Witho
 vector pack) they are centred on the pool's mean instead.
 
 Two corrections learned from the labelled data come with the projection (`Pairs`, per feature row):
-- language-pair calibration: a Vietnamese-English pair of paraphrases scores lower than a Vietnamese one (the
-  lexical channel sees nothing in common, the encoder less), so each similarity is standardised by its language
-  pair (vi-vi, vi-en, en-en): z-scored with the mean and spread of different-narrative pairs of that language
-  pair in the labelled data, and put back on the vi-vi scale;
+- calibration by how the two posts are written: a Vietnamese-English pair of paraphrases scores lower than a
+  Vietnamese one (the lexical channel sees nothing in common, the encoder less), and two posts typed without
+  diacritics score higher than two accented ones whatever they claim (their restored accents and shared
+  unaccented spellings make them alike). Each post is of one of three kinds (`WRITINGS`: accented or other
+  Vietnamese, English, Vietnamese typed without diacritics) and each similarity is standardised by the pair of
+  kinds: z-scored with the mean and spread of different-narrative pairs of that kind pair in the labelled data,
+  and put back on the accented-accented scale;
 - posts the claim model (logistic regression on the projected vectors, on-topic labelled posts, false claim vs
   accurate) reads as accurate, P(false claim) < `accurate_floor`, stay on their own: accurate news on one topic
   otherwise forms groups of its own and joins rumour groups.
@@ -46,7 +49,7 @@ from classifiers.text import bigrams, folded_syllables, sentences
 
 Floats = npt.NDArray[np.float32]
 
-DEFAULT_THRESHOLD = 0.11
+DEFAULT_THRESHOLD = 0.13
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_WITHIN_CLAIM_ALPHA = 2.0
 MAX_LEXICAL_CHARS = 4000
@@ -54,7 +57,13 @@ LEXICAL_DIM = 2048  # hashed folded terms: dense rows stay small at 10,000 posts
 CENTRE_SHRINK = 20.0
 DEFAULT_ACCURATE_FLOOR = 0.3
 DEFAULT_REGROUP_MAX_ITEMS = 1000
-LANGUAGES = ("vi", "en")  # language index of a post: 0 Vietnamese (and anything not English), 1 English
+LANGUAGES = ("vi", "en")  # what the language identifier is asked to choose between
+# How a post is written, the calibration's index: 0 Vietnamese with diacritics (and any language not English),
+# 1 English, 2 Vietnamese typed without diacritics.
+WRITINGS = ("vi", "en", "vi-unaccented")
+UNACCENTED_SHARE = (
+    0.02  # a non-English post with fewer of its letters carrying diacritics (or đ) is unaccented
+)
 NEIGHBOUR_SHARE = 0.5  # regroup: groups whose average similarity to a touched one reaches this x threshold
 
 
@@ -78,7 +87,8 @@ def _unit(rows: Floats) -> Floats:
 @dataclass(frozen=True)
 class Projection:
     """Claim projection: x -> (x - mean) @ matrix, then unit length. Optionally, learned with it:
-    `calibration` (2, 2, 2): scale [0] and offset [1] of similarities per language pair (LANGUAGES indexes);
+    `calibration` (2, k, k): scale [0] and offset [1] of similarities per pair of writing kinds (WRITINGS
+    indexes; k = 2 for a calibration by language only);
     `claim`: logistic weights on projected vectors, bias last: P(false claim)."""
 
     mean: Floats
@@ -115,13 +125,18 @@ def within_claim_projection(
 
 @dataclass
 class Pairs:
-    """How pairs of feature rows compare beyond the dot product: per row its language index and whether it
-    stays alone; per language pair, the similarity's scale and offset."""
+    """How pairs of feature rows compare beyond the dot product: per row its writing kind (`lang`, WRITINGS
+    index) and whether it stays alone; per pair of kinds, the similarity's scale and offset."""
 
     lang: npt.NDArray[np.int64]
     alone: npt.NDArray[np.bool_]
-    scale: Floats = field(default_factory=lambda: np.ones((2, 2), np.float32))
-    offset: Floats = field(default_factory=lambda: np.zeros((2, 2), np.float32))
+    scale: Floats = field(default_factory=lambda: np.ones((len(WRITINGS),) * 2, np.float32))
+    offset: Floats = field(default_factory=lambda: np.zeros((len(WRITINGS),) * 2, np.float32))
+
+    @property
+    def kinds(self) -> int:
+        """How many writing kinds the calibration tells apart."""
+        return int(self.scale.shape[0])
 
 
 @dataclass
@@ -225,6 +240,22 @@ def language_index(code: str | None, text: str) -> int:
     return 1 if code.split("-")[0] == "en" else 0
 
 
+def unaccented(text: str) -> bool:
+    """True when almost none of the text's letters carry a diacritic (or are đ): Vietnamese typed without them."""
+    letters = [ch for ch in text[:MAX_LEXICAL_CHARS] if ch.isalpha()]
+    if not letters:
+        return False
+    marked = sum(1 for ch in letters if not ch.isascii())
+    return marked < UNACCENTED_SHARE * len(letters)
+
+
+def writing_index(code: str | None, text: str) -> int:
+    """WRITINGS index of a post: 1 English (`language_index`), 2 other text typed without diacritics, else 0."""
+    if language_index(code, text) == 1:
+        return 1
+    return 2 if unaccented(text) else 0
+
+
 def _pairs(
     texts: Sequence[str],
     projected: Floats,
@@ -241,29 +272,32 @@ def _pairs(
     if projection.calibration is None:
         return Pairs(np.zeros(n, dtype=np.int64), alone)
     codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
-    lang = np.asarray([language_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
     cal = projection.calibration
+    kind = writing_index if cal.shape[1] == len(WRITINGS) else language_index
+    lang = np.asarray([kind(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
     return Pairs(lang, alone, cal[0].astype(np.float32), cal[1].astype(np.float32))
 
 
 def language_calibration(
     rows: Floats, langs: Sequence[int], keys: Sequence[str], min_pairs: int = 20
 ) -> Floats:
-    """(2, 2, 2) scale and offset per language pair that z-score its different-narrative similarities and put
-    them back on the vi-vi scale: s' = (s - mean_p) / std_p * std_vv + mean_vv. A pair with too few
-    different-narrative pairs keeps scale 1, offset 0."""
+    """(2, k, k) scale and offset per pair of writing kinds (`langs`: each row's index, < k = len(WRITINGS))
+    that z-score its different-narrative similarities and put them back on the kind-0 scale:
+    s' = (s - mean_p) / std_p * std_00 + mean_00. A pair with too few different-narrative pairs keeps scale 1,
+    offset 0."""
     s = rows @ rows.T
     la, lb = np.asarray(list(langs)), np.asarray(list(keys))
     iu = np.triu_indices(len(lb), 1)
     differ = lb[iu[0]] != lb[iu[1]]
     stats: dict[tuple[int, int], tuple[float, float]] = {}
-    for a in range(2):
-        for b in range(a, 2):
+    k = len(WRITINGS)
+    for a in range(k):
+        for b in range(a, k):
             pair = ((la[iu[0]] == a) & (la[iu[1]] == b)) | ((la[iu[0]] == b) & (la[iu[1]] == a))
             vals = s[iu][pair & differ]
             if len(vals) >= min_pairs and float(vals.std()) > 1e-6:
                 stats[(a, b)] = (float(vals.mean()), float(vals.std()))
-    out = np.zeros((2, 2, 2), dtype=np.float32)
+    out = np.zeros((2, k, k), dtype=np.float32)
     out[0] = 1.0
     if (0, 0) not in stats:
         return out
@@ -328,7 +362,7 @@ def _average_to_groups(
         return plain
     lang = pairs.lang[list(items)]
     total = np.zeros((len(items), len(groups)), dtype=np.float32)
-    for other in range(2):
+    for other in range(pairs.kinds):
         sums, counts = _member_sums(rows, groups, (pairs.lang == other) & ~pairs.alone)
         raw = x @ sums.T
         total += (
@@ -452,13 +486,14 @@ def _group_similarity(
         plain: Floats = (sums[list(some)] @ sums.T) / np.outer(sizes[list(some)], sizes)
         return plain
     total = np.zeros((len(some), len(groups)), dtype=np.float32)
-    by_lang = [_member_sums(rows, groups, (pairs.lang == lang) & ~pairs.alone) for lang in range(2)]
-    for a in range(2):
+    kinds = range(pairs.kinds)
+    by_lang = [_member_sums(rows, groups, (pairs.lang == kind) & ~pairs.alone) for kind in kinds]
+    for a in kinds:
         sa, ca = by_lang[a][0][list(some)], by_lang[a][1][list(some)]
-        # One product per language of `some`: the other side's sums, scaled per language pair, added first.
-        scaled = pairs.scale[a, 0] * by_lang[0][0] + pairs.scale[a, 1] * by_lang[1][0]
+        # One product per writing kind of `some`: the other side's sums, scaled per pair of kinds, added first.
+        scaled = sum((pairs.scale[a, b] * by_lang[b][0] for b in kinds), np.zeros_like(by_lang[0][0]))
         total += sa @ scaled.T
-        total += np.outer(ca, pairs.offset[a, 0] * by_lang[0][1] + pairs.offset[a, 1] * by_lang[1][1])
+        total += np.outer(ca, sum((pairs.offset[a, b] * by_lang[b][1] for b in kinds), np.zeros_like(sizes)))
     _, alone = _member_sums(rows, groups, pairs.alone)
     total -= np.outer(sizes[list(some)], alone) + np.outer(alone[list(some)], sizes - alone)
     out: Floats = total / np.outer(sizes[list(some)], sizes)

@@ -9,13 +9,21 @@ are the known ones; grouping is for new ones: what it learns is how paraphrases 
 (on the novel-rumour development set it lifted together/purity from 0.54/0.61 to 0.68/0.68).
 
 Learned with it, from the same rows (monitor.group.cluster applies them):
-- a language-pair calibration of similarities (vi-vi, vi-en, en-en), from the different-narrative pairs of the
-  keyed posts (features as grouping computes them, with `dense_weight`);
+- a calibration of similarities by the pair of writing kinds (accented Vietnamese, English, unaccented
+  Vietnamese: cluster.WRITINGS), from the different-narrative pairs of the keyed posts (features as grouping
+  computes them, with `dense_weight`);
 - a claim model, P(false claim) of a projected vector: logistic regression on the on-topic posts (false claim
   vs accurate), so that posts it reads as accurate stay out of groups.
 
-The vectors come from the labelled data's vector pack for the encoder in use (`classifiers.vectorpack`); an
-encoder without a pack gets no projection, and grouping centres on the pool instead.
+Besides the labelled CSVs' 12 known narratives, the projection learns from paraphrase sets: TSV files in the
+labelled folder's `paraphrases/` (columns text, rumour; `true` or empty for an accurate on-topic post), each a
+set of invented novel rumours written in several paraphrases (accented, unaccented, slang, English) by writers
+who saw only the topic. More claims give a better estimate of how paraphrases vary; their rumour posts also
+train the claim model as false claims, their accurate posts as accurate.
+
+The vectors come from the labelled data's vector pack for the encoder in use (`classifiers.vectorpack`, which
+holds the paraphrase sets' texts too); an encoder without a pack gets no projection, and grouping centres on
+the pool instead. A text the pack lacks is left out.
 """
 
 from __future__ import annotations
@@ -35,20 +43,48 @@ from monitor.group.cluster import (
     Floats,
     Projection,
     features,
-    language,
     language_calibration,
     within_claim_projection,
+    writing_index,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _rows(folder: Path) -> list[dict[str, str]]:
+PARAPHRASES = "paraphrases"
+
+
+def paraphrase_texts(folder: Path) -> list[str]:
+    """Every text of the paraphrase sets in `folder`'s `paraphrases/` (what the vector pack must hold)."""
+    return [r["text"] for r in _rows(folder, labelled=False)]
+
+
+def _rows(folder: Path, labelled: bool = True) -> list[dict[str, str]]:
+    """The labelled CSVs' rows, then the paraphrase sets' rows in the same shape (relevant 1; false_claim 1 and
+    narrative `paraphrase:<rumour>` for a rumour post (one key across the sets), false_claim 0 for an accurate one)."""
     rows: list[dict[str, str]] = []
-    for path in sorted(folder.glob("*.csv")):
+    for path in sorted(folder.glob("*.csv")) if labelled else []:
         try:
             with path.open(encoding="utf-8", newline="") as fh:
                 rows += [r for r in csv.DictReader(fh) if r.get("text")]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            log.warning("claim projection: %s skipped (%s)", path, exc)
+    for path in sorted((folder / PARAPHRASES).glob("*.tsv")):
+        try:
+            with path.open(encoding="utf-8", newline="") as fh:
+                for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
+                    text, rumour = (r.get("text") or "").strip(), (r.get("rumour") or "").strip()
+                    if not text:
+                        continue
+                    accurate = rumour in ("", "true")
+                    rows.append(
+                        {
+                            "text": text,
+                            "relevant": "1",
+                            "false_claim": "0" if accurate else "1",
+                            "narrative": "" if accurate else f"paraphrase:{rumour}",
+                        }
+                    )
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             log.warning("claim projection: %s skipped (%s)", path, exc)
     return rows
@@ -82,7 +118,7 @@ def _load(folder: str, model_id: str, alpha: float, dense_weight: float) -> Proj
     vecs: Floats = np.asarray(vectors, dtype=np.float32)
     proj = within_claim_projection(vecs[on_topic], vecs[keyed], keys, alpha)
     rows = features(keyed_texts, vecs[keyed], dense_weight, proj).rows
-    calibration = language_calibration(rows, [language(t) for t in keyed_texts], keys)
+    calibration = language_calibration(rows, [writing_index(None, t) for t in keyed_texts], keys)
     return replace(proj, calibration=calibration, claim=_claim_model(proj.apply(vecs[on_topic]), false_claim))
 
 
