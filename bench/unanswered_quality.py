@@ -31,9 +31,9 @@ import numpy as np
 
 from bench._record import record
 from classifiers.embed import load_encoder
+from classifiers.train import PARAPHRASES
 from monitor.config import GroupConfig
 from monitor.group.evaluate import evaluate, read_set
-from monitor.group.projection import PARAPHRASES
 
 REPO = Path(__file__).resolve().parent.parent
 LABELLED = REPO / "data/labelled"
@@ -200,7 +200,7 @@ def main() -> None:
         else:
             record(
                 f"Unanswered claims: grouping quality, {name} (bundled multilingual E5, claim projection,"
-                " language calibration, accurate posts alone, re-clustering)",
+                " paraphrase sets, writing-kind calibration, accurate posts alone, re-clustering)",
                 figures,
             )
 

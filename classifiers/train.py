@@ -35,7 +35,7 @@ class Example:
     false_claim: int | None
     lang: str = ""
     narrative: str = ""
-    origin: str = "seed"  # seed | decision
+    origin: str = "seed"  # seed | paraphrase | decision
     item_id: int | None = None
 
 
@@ -48,8 +48,51 @@ def _flag(value: str, where: str) -> int | None:
     return int(value)
 
 
+PARAPHRASES = "paraphrases"
+PARAPHRASE_COLUMNS = ("text", "rumour")
+
+
+def load_paraphrases(folder: Path) -> list[Example]:
+    """The paraphrase sets in `folder`'s `paraphrases/`: TSV files (columns text, rumour; optional style, lang)
+    of novel rumours, each written several ways, and accurate on-topic posts (rumour `true` or empty). A rumour
+    post is a false claim with narrative `paraphrase:<rumour>` (one key across the files), an accurate one is
+    not. Every row is on-topic, but `relevant` is left unknown: the sets teach the risk model (false vs accurate
+    among on-topic posts), not the relevance model — made of on-topic rumours only, they would teach it that a
+    rumour's style means on-topic (off-topic rumours flagged 2/36 -> 4/36 on data/dev/detection_dev.tsv)."""
+    out: list[Example] = []
+    for path in sorted((folder / PARAPHRASES).glob("*.tsv")):
+        try:
+            with path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+                missing = [c for c in PARAPHRASE_COLUMNS if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise ValueError(
+                        f"{path}: missing column(s) {', '.join(missing)}; expected tab-separated"
+                        f" {', '.join(PARAPHRASE_COLUMNS)} (and optionally style, lang)"
+                    )
+                for row in reader:
+                    text, rumour = (row.get("text") or "").strip(), (row.get("rumour") or "").strip()
+                    if not text:
+                        continue
+                    accurate = rumour in ("", "true")
+                    out.append(
+                        Example(
+                            text=text,
+                            relevant=None,
+                            false_claim=0 if accurate else 1,
+                            lang=(row.get("lang") or "").strip(),
+                            narrative="" if accurate else f"paraphrase:{rumour}",
+                            origin="paraphrase",
+                        )
+                    )
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ValueError(f"{path}: cannot be read as UTF-8 tab-separated text ({exc})") from exc
+    return out
+
+
 def load_seed(folder: Path) -> list[Example]:
-    """Every labelled CSV under `folder` (columns: text, lang, relevant, false_claim, narrative)."""
+    """Every labelled CSV under `folder` (columns: text, lang, relevant, false_claim, narrative), then its
+    paraphrase sets (`load_paraphrases`)."""
     out: list[Example] = []
     for path in sorted(folder.glob("*.csv")):
         with path.open(encoding="utf-8", newline="") as fh:
@@ -73,7 +116,7 @@ def load_seed(folder: Path) -> list[Example]:
                         narrative=(row.get("narrative") or "").strip(),
                     )
                 )
-    return out
+    return out + load_paraphrases(folder)
 
 
 @dataclass
@@ -152,6 +195,7 @@ def train_bundle(
         "data": {
             "examples": len(examples),
             "seed": sum(1 for ex in examples if ex.origin == "seed"),
+            "paraphrases": sum(1 for ex in examples if ex.origin == "paraphrase"),
             "decisions": sum(1 for ex in examples if ex.origin == "decision"),
             "relevance": {"n": len(rel_y), "positive": int(sum(rel_y))},
             "risk": {"n": len(risk_y), "positive": int(sum(risk_y))},

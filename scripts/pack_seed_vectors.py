@@ -16,7 +16,6 @@ from classifiers.embed import DEFAULT_MODEL, make_encoder
 from classifiers.text import text_hash
 from classifiers.train import load_seed
 from classifiers.vectorpack import pack_path, read_pack, write_pack
-from monitor.group.projection import paraphrase_texts
 
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "labelled"
 
@@ -24,7 +23,7 @@ FOLDER = Path(__file__).resolve().parent.parent / "data" / "labelled"
 def main() -> None:
     """Encode every labelled text the pack lacks with the bundled encoder and write the pack."""
     encoder = make_encoder(DEFAULT_MODEL)
-    texts = list(dict.fromkeys([ex.text for ex in load_seed(FOLDER)] + paraphrase_texts(FOLDER)))
+    texts = list(dict.fromkeys(ex.text for ex in load_seed(FOLDER)))
     path = pack_path(FOLDER, encoder.model_id)
     hashes, packed = read_pack(path)
     row_of = {h: i for i, h in enumerate(hashes)}

@@ -528,10 +528,11 @@ def test_writing_kind_tells_accented_unaccented_and_english_apart() -> None:
     assert not cluster.unaccented("") and cluster.unaccented("vneid bi khoa")
 
 
-def test_paraphrase_sets_train_the_projection_and_a_broken_one_is_skipped(
+def test_paraphrase_sets_are_read_as_on_topic_examples_and_a_broken_one_is_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from monitor.group import projection
+    from classifiers.train import load_paraphrases, load_seed
+    from monitor.group.projection import claim_projection
 
     (tmp_path / "paraphrases").mkdir()
     (tmp_path / "paraphrases" / "a.tsv").write_text(
@@ -545,19 +546,31 @@ def test_paraphrase_sets_train_the_projection_and_a_broken_one_is_skipped(
     (tmp_path / "paraphrases" / "b.tsv").write_text(
         "text\trumour\nOld cards expire\told-card\n", encoding="utf-8"
     )
-    (tmp_path / "paraphrases" / "broken.tsv").write_bytes(b"text\trumour\n\xff\xfe bad\tx\n")
-    with caplog.at_level("WARNING"):
-        rows = projection._rows(tmp_path)
+    got = load_paraphrases(tmp_path)
     # One narrative key across the sets; the accurate post is on-topic, not a false claim; empty text skipped.
-    assert [(r["narrative"], r["false_claim"]) for r in rows] == [
-        ("paraphrase:old-card", "1"),
-        ("paraphrase:old-card", "1"),
-        ("", "0"),
-        ("paraphrase:old-card", "1"),
+    # Relevance unknown: they teach the risk model (and the projection), not the relevance model.
+    assert [(ex.narrative, ex.relevant, ex.false_claim, ex.origin) for ex in got] == [
+        ("paraphrase:old-card", None, 1, "paraphrase"),
+        ("paraphrase:old-card", None, 1, "paraphrase"),
+        ("", None, 0, "paraphrase"),
+        ("paraphrase:old-card", None, 1, "paraphrase"),
     ]
-    assert all(r["relevant"] == "1" for r in rows)
-    assert "broken.tsv skipped" in caplog.text
-    assert projection.paraphrase_texts(tmp_path)[:2] == ["Nghe nói thẻ cũ hết hạn", "the cu het han roi"]
+    assert got[0].lang == "vi" and got[3].lang == ""
+    (tmp_path / "paraphrases" / "c.tsv").write_text(
+        "text,rumour\nx,y\n", encoding="utf-8"
+    )  # commas, not tabs
+    with pytest.raises(ValueError, match=r"c\.tsv: missing column\(s\) text, rumour"):
+        load_seed(tmp_path)
+    (tmp_path / "paraphrases" / "c.tsv").write_bytes(b"text\trumour\n\xff\xfe bad\tx\n")
+    with pytest.raises(ValueError, match=r"c\.tsv: cannot be read as UTF-8"):
+        load_seed(tmp_path)
+    # Grouping goes on without a projection, and says why.
+    from classifiers.vectorpack import pack_path, write_pack
+
+    write_pack(pack_path(tmp_path, "some-encoder"), ["Old cards expire"], np.ones((1, 4), np.float32))
+    with caplog.at_level("WARNING"):
+        assert claim_projection(tmp_path, "some-encoder", 2.0, 0.85) is None
+    assert "c.tsv: cannot be read as UTF-8" in caplog.text
 
 
 def test_item_texts_brings_the_stored_language(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""Quality gate: novel rumours (written apart: data/eval/novel_rumours.tsv, and novel_rumours_2.tsv written after
-the method was frozen) with the real bundled encoder.
+"""Quality gate: novel rumours (written apart: data/eval/novel_rumours.tsv, novel_rumours_2.tsv and
+novel_rumours_3.tsv, the last two measured first with a frozen method) with the real bundled encoder.
 
 Goal (issue #14): >= 80% of each rumour's posts in one group; every group of two or more posts >= 80% one
 rumour. The method and its parameters (claim projection, group.threshold, group.dense_weight,
@@ -10,8 +10,12 @@ records both; docs/benchmarks.md).
 Round 2 (a pairwise same-claim model, mutual-kNN graphs, HDBSCAN) found nothing better on dev. Round 3 added a
 language-pair calibration of similarities, re-clustering of the open groups after each arrival, and posts the
 claim model reads as accurate staying alone (dev 0.709/0.703 -> 0.875/0.907); the eval set, measured once with
-it, gave 0.781/0.841 (was 0.547/0.609). The gate is the grouping-only figure; the "pipeline" figure (flagged
-posts only) is recorded beside it, not gated."""
+it, gave 0.781/0.841 (was 0.547/0.609). Round 5 (f6765d6) learned the projection from 61 more novel rumours
+(data/labelled/paraphrases, written apart; none is a rumour of an evaluation set), calibrated by three writing
+kinds and raised group.threshold to 0.13, all chosen on cross-fitted dev figures (0.763/0.738 -> 0.853/0.840);
+then, measured with it: set 1 0.797/0.816, set 2 0.906/0.888, set 3 (first measured then) 0.885/0.843. The
+gate is the grouping-only figure; the "pipeline" figure (flagged posts only) is recorded beside it, not
+gated."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from monitor.group.evaluate import evaluate
 
 EVAL = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours.tsv"
 EVAL2 = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours_2.tsv"
+EVAL3 = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours_3.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +64,36 @@ def figures2(encoder: Any) -> dict[str, Any]:
     return _figures(EVAL2, encoder)
 
 
+@pytest.fixture(scope="module")
+def figures3(encoder: Any) -> dict[str, Any]:
+    return _figures(EVAL3, encoder)
+
+
 @pytest.mark.slow
 def test_each_rumour_lands_in_one_group(figures: dict[str, Any]) -> None:
-    # Goal NOT met: together >= 0.8 (issue #14). Measured once with the frozen round-3 method: together_mean
-    # 0.781 (2026-12-01; 0.547 in rounds 1-2, 0.453 before the claim projection). Regression floor just under
-    # the measured level.
-    assert figures["together_mean"] >= 0.75, figures["together"]
+    # Goal (together >= 0.8, issue #14) just missed on this set: together_mean 0.797 with the round-5 method
+    # (2026-12-01; 0.781 round 3, 0.547 rounds 1-2, 0.453 before the claim projection). Regression floor just
+    # under the measured level.
+    assert figures["together_mean"] >= 0.78, figures["together"]
 
 
 @pytest.mark.slow
 def test_each_group_is_one_rumour(figures: dict[str, Any]) -> None:
-    # Goal met: purity >= 0.8 (issue #14). Measured once with the frozen round-3 method: purity_mean 0.841
-    # (2026-12-01; 0.609 in rounds 1-2, 0.518 before the claim projection).
+    # Goal met: purity >= 0.8 (issue #14). purity_mean 0.816 with the round-5 method (0.841 round 3).
     assert figures["purity_mean"] >= 0.8, figures
 
 
 @pytest.mark.slow
 def test_the_second_set_meets_both_goals(figures2: dict[str, Any]) -> None:
-    # data/eval/novel_rumours_2.tsv (12 rumours, written apart after the method was frozen), measured with it
-    # on 2026-12-01: together_mean 0.854, purity_mean 0.829 — both goals met on the mean (the weakest rumour:
-    # 0.5 together). Gate: the goal.
-    assert figures2["together_mean"] >= 0.8, figures2["together"]
-    assert figures2["purity_mean"] >= 0.8, figures2
+    # data/eval/novel_rumours_2.tsv (12 rumours, written apart after the round-3 method was frozen): round 5
+    # gives together_mean 0.906, purity_mean 0.888 (round 3: 0.854 / 0.829). Floors under the measured level.
+    assert figures2["together_mean"] >= 0.85, figures2["together"]
+    assert figures2["purity_mean"] >= 0.85, figures2
+
+
+@pytest.mark.slow
+def test_the_third_set_meets_both_goals(figures3: dict[str, Any]) -> None:
+    # data/eval/novel_rumours_3.tsv (12 rumours, written apart while round 5 was tuned, first measured with the
+    # frozen round-5 method): together_mean 0.885, purity_mean 0.843. Floors under the measured level.
+    assert figures3["together_mean"] >= 0.85, figures3["together"]
+    assert figures3["purity_mean"] >= 0.8, figures3

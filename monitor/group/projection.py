@@ -15,11 +15,11 @@ Learned with it, from the same rows (monitor.group.cluster applies them):
 - a claim model, P(false claim) of a projected vector: logistic regression on the on-topic posts (false claim
   vs accurate), so that posts it reads as accurate stay out of groups.
 
-Besides the labelled CSVs' 12 known narratives, the projection learns from paraphrase sets: TSV files in the
-labelled folder's `paraphrases/` (columns text, rumour; `true` or empty for an accurate on-topic post), each a
-set of invented novel rumours written in several paraphrases (accented, unaccented, slang, English) by writers
-who saw only the topic. More claims give a better estimate of how paraphrases vary; their rumour posts also
-train the claim model as false claims, their accurate posts as accurate.
+Besides the labelled CSVs' 12 known narratives, the projection learns from the paraphrase sets
+(`classifiers.train.load_paraphrases`: TSV files in the labelled folder's `paraphrases/`), each a set of invented
+novel rumours written in several paraphrases (accented, unaccented, slang, English) by writers who saw only the
+topic. More claims give a better estimate of how paraphrases vary; their rumour posts also train the claim model
+as false claims, their accurate posts as accurate.
 
 The vectors come from the labelled data's vector pack for the encoder in use (`classifiers.vectorpack`, which
 holds the paraphrase sets' texts too); an encoder without a pack gets no projection, and grouping centres on
@@ -28,7 +28,6 @@ the pool instead. A text the pack lacks is left out.
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import replace
 from functools import lru_cache
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.text import text_hash
+from classifiers.train import Example, load_seed
 from classifiers.vectorpack import pack_path, read_pack
 from monitor.group.cluster import (
     DEFAULT_DENSE_WEIGHT,
@@ -51,43 +51,15 @@ from monitor.group.cluster import (
 log = logging.getLogger(__name__)
 
 
-PARAPHRASES = "paraphrases"
-
-
-def paraphrase_texts(folder: Path) -> list[str]:
-    """Every text of the paraphrase sets in `folder`'s `paraphrases/` (what the vector pack must hold)."""
-    return [r["text"] for r in _rows(folder, labelled=False)]
-
-
-def _rows(folder: Path, labelled: bool = True) -> list[dict[str, str]]:
-    """The labelled CSVs' rows, then the paraphrase sets' rows in the same shape (relevant 1; false_claim 1 and
-    narrative `paraphrase:<rumour>` for a rumour post (one key across the sets), false_claim 0 for an accurate one)."""
-    rows: list[dict[str, str]] = []
-    for path in sorted(folder.glob("*.csv")) if labelled else []:
-        try:
-            with path.open(encoding="utf-8", newline="") as fh:
-                rows += [r for r in csv.DictReader(fh) if r.get("text")]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            log.warning("claim projection: %s skipped (%s)", path, exc)
-    for path in sorted((folder / PARAPHRASES).glob("*.tsv")):
-        try:
-            with path.open(encoding="utf-8", newline="") as fh:
-                for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
-                    text, rumour = (r.get("text") or "").strip(), (r.get("rumour") or "").strip()
-                    if not text:
-                        continue
-                    accurate = rumour in ("", "true")
-                    rows.append(
-                        {
-                            "text": text,
-                            "relevant": "1",
-                            "false_claim": "0" if accurate else "1",
-                            "narrative": "" if accurate else f"paraphrase:{rumour}",
-                        }
-                    )
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            log.warning("claim projection: %s skipped (%s)", path, exc)
-    return rows
+def _examples(folder: Path) -> list[Example]:
+    """The labelled examples (CSVs and paraphrase sets); none, with a warning, when they cannot be read."""
+    try:
+        return load_seed(folder)
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "claim projection: the labelled data in %s cannot be read (%s); grouping without it", folder, exc
+        )
+        return []
 
 
 @lru_cache(maxsize=8)
@@ -101,18 +73,17 @@ def _load(folder: str, model_id: str, alpha: float, dense_weight: float) -> Proj
     keyed: list[int] = []
     keys: list[str] = []
     keyed_texts: list[str] = []
-    for r in _rows(Path(folder)):
-        i = row_of.get(text_hash(r["text"]))
+    for ex in _examples(Path(folder)):
+        i = row_of.get(text_hash(ex.text))
         if i is None:
             continue
-        if (r.get("relevant") or "").strip() == "1":
+        if ex.relevant == 1 or ex.origin == "paraphrase":  # paraphrase sets: on-topic, relevance left unknown
             on_topic.append(i)
-            false_claim.append((r.get("false_claim") or "").strip() == "1")
-        key = (r.get("narrative") or "").strip()
-        if key:
+            false_claim.append(ex.false_claim == 1)
+        if ex.narrative:
             keyed.append(i)
-            keys.append(key)
-            keyed_texts.append(r["text"])
+            keys.append(ex.narrative)
+            keyed_texts.append(ex.text)
     if len(set(keys)) < 2 or not on_topic:
         return None
     vecs: Floats = np.asarray(vectors, dtype=np.float32)
