@@ -61,9 +61,8 @@ LANGUAGES = ("vi", "en")  # what the language identifier is asked to choose betw
 # How a post is written, the calibration's index: 0 Vietnamese with diacritics (and any language not English),
 # 1 English, 2 Vietnamese typed without diacritics.
 WRITINGS = ("vi", "en", "vi-unaccented")
-UNACCENTED_SHARE = (
-    0.02  # a non-English post with fewer of its letters carrying diacritics (or đ) is unaccented
-)
+# A non-English post with fewer of its letters carrying diacritics (or đ) than this share is unaccented.
+UNACCENTED_SHARE = 0.02
 NEIGHBOUR_SHARE = 0.5  # regroup: groups whose average similarity to a touched one reaches this x threshold
 
 
@@ -169,7 +168,7 @@ def language(text: str) -> int:
 
 
 def similarities(rows: Floats, a: Sequence[int], b: Sequence[int], pairs: Pairs | None = None) -> Floats:
-    """Similarities of rows `a` to rows `b`, calibrated by language pair; -1 with a post that stays alone."""
+    """Similarities of rows `a` to rows `b`, calibrated by the pair of writing kinds; -1 with a post that stays alone."""
     ia, ib = np.asarray(list(a), dtype=np.int64), np.asarray(list(b), dtype=np.int64)
     out: Floats = (rows[ia] @ rows[ib].T).astype(np.float32, copy=False)
     if pairs is None:

@@ -15,8 +15,9 @@ fewer than group.min_size posts, and joins no new post), and is closed as answer
 Growth and surge figures are recomputed from the current members each time, so a group that shrinks shows a
 smaller figure, never a negative one.
 
-Languages (for the calibration by language pair) are the items' stored `lang`, as collection detected it; only
-items without one are detected here.
+Writing kinds (for the calibration by pair of kinds: accented Vietnamese, English, unaccented Vietnamese) come
+from the items' stored `lang`, as collection detected it (only items without one are detected here), and from
+their text (how many letters carry diacritics).
 """
 
 from __future__ import annotations
