@@ -13,7 +13,8 @@ claim model reads as accurate staying alone (dev 0.709/0.703 -> 0.875/0.907); th
 it, gave 0.781/0.841 (was 0.547/0.609). Round 5 (f6765d6) learned the projection from 61 more novel rumours
 (data/labelled/paraphrases, written apart; none is a rumour of an evaluation set), calibrated by three writing
 kinds and raised group.threshold to 0.13, all chosen on cross-fitted dev figures (0.763/0.738 -> 0.853/0.840);
-then, measured with it: set 1 0.797/0.816, set 2 0.906/0.888, set 3 (first measured then) 0.885/0.843. The
+then, measured with it: set 1 0.797/0.816, set 2 0.906/0.888, set 3 (first measured then) 0.885/0.843, set 4
+(written after the freeze) 0.725/0.741. The
 gate is the grouping-only figure; the "pipeline" figure (flagged posts only) is recorded beside it, not
 gated."""
 
@@ -30,6 +31,7 @@ from monitor.group.evaluate import evaluate
 EVAL = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours.tsv"
 EVAL2 = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours_2.tsv"
 EVAL3 = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours_3.tsv"
+EVAL4 = Path(__file__).resolve().parent.parent / "data" / "eval" / "novel_rumours_4.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,11 @@ def figures3(encoder: Any) -> dict[str, Any]:
     return _figures(EVAL3, encoder)
 
 
+@pytest.fixture(scope="module")
+def figures4(encoder: Any) -> dict[str, Any]:
+    return _figures(EVAL4, encoder)
+
+
 @pytest.mark.slow
 def test_each_rumour_lands_in_one_group(figures: dict[str, Any]) -> None:
     # Goal (together >= 0.8, issue #14) just missed on this set: together_mean 0.797 with the round-5 method
@@ -97,3 +104,12 @@ def test_the_third_set_meets_both_goals(figures3: dict[str, Any]) -> None:
     # frozen round-5 method): together_mean 0.885, purity_mean 0.843. Floors under the measured level.
     assert figures3["together_mean"] >= 0.85, figures3["together"]
     assert figures3["purity_mean"] >= 0.8, figures3
+
+
+@pytest.mark.slow
+def test_the_fourth_set(figures4: dict[str, Any]) -> None:
+    # data/eval/novel_rumours_4.tsv (15 rumours with same-subject triples, written apart after round 5 was
+    # frozen), measured once with it: together_mean 0.725, purity_mean 0.741 — both goals NOT met on this set.
+    # Regression floors just under the measured level.
+    assert figures4["together_mean"] >= 0.7, figures4["together"]
+    assert figures4["purity_mean"] >= 0.72, figures4
