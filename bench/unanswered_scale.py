@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python -m bench.unanswered_scale [--items 10000] [--batch 500] [--no-record]
 
-Like production, the grouping runs with the claim projection, the language-pair calibration and the
+Like production, the grouping runs with the claim projection, the writing-kind calibration and the
 accurate-post floor: the "encoder" has the bundled encoder's id, so they are learned from the vector pack of the
 labelled data (data/labelled/vectors/, the same pack production uses). Vectors are not encoded (that would
 dominate and is measured elsewhere): each item's vector is a real labelled post's pack vector plus noise (so items
