@@ -1,14 +1,14 @@
 """Unanswered claims: do paraphrases of one novel rumour land in one group, and only they?
 
-Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3|eval4|eval5] [--set FILE] [--no-record]
+Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3|eval4|eval5] [--set FILE]
+       [--no-record]
 
 Measures and records, labelled:
 - dev, cross-fitted: each paraphrase set of data/labelled/paraphrases (novel rumours written apart, which
   the claim projection learns from) measured with a projection learned without it (the labelled CSVs and the
   other sets). Parameters and method choices were made on these figures.
-- the evaluation sets data/eval/novel_rumours.tsv, novel_rumours_2.tsv, novel_rumours_3.tsv,
-  novel_rumours_4.tsv and novel_rumours_5.tsv (written apart by five other writers, measured with the frozen method, never tuned on;
-  data/eval/README.md).
+- the evaluation sets data/eval/novel_rumours*.tsv (EVAL_SETS: written apart by five other writers,
+  measured with the frozen method, never tuned on; data/eval/README.md).
 The parameters are the config defaults (group.threshold, group.dense_weight, group.within_claim_alpha,
 group.accurate_floor, group.regroup_max_items). Items arrive in shuffled batches of 25; dev figures are the
 mean over 5 shuffles.
@@ -38,13 +38,14 @@ from monitor.group.evaluate import evaluate, read_set
 
 REPO = Path(__file__).resolve().parent.parent
 LABELLED = REPO / "data/labelled"
-EVAL = REPO / "data/eval/novel_rumours.tsv"
-EVAL2 = (
-    REPO / "data/eval/novel_rumours_2.tsv"
-)  # 12 more rumours, written after the round-3/4 method was frozen
-EVAL3 = REPO / "data/eval/novel_rumours_3.tsv"  # 12 more, written while round 5 was tuned, measured after
-EVAL4 = REPO / "data/eval/novel_rumours_4.tsv"  # 15 more, written after round 5 was frozen
-EVAL5 = REPO / "data/eval/novel_rumours_5.tsv"  # 15 more, written while round 6 was made, measured after
+# The evaluation sets (data/eval/README.md): key, file, what it is.
+EVAL_SETS = (
+    ("eval", REPO / "data/eval/novel_rumours.tsv", "8 rumours, the first set written apart"),
+    ("eval2", REPO / "data/eval/novel_rumours_2.tsv", "12 rumours, written after round 3 was frozen"),
+    ("eval3", REPO / "data/eval/novel_rumours_3.tsv", "12 rumours, written while round 5 was tuned"),
+    ("eval4", REPO / "data/eval/novel_rumours_4.tsv", "15 rumours, written after round 5 was frozen"),
+    ("eval5", REPO / "data/eval/novel_rumours_5.tsv", "15 rumours, written while round 6 was made"),
+)
 
 
 class TolerantEncoder:
@@ -126,7 +127,7 @@ def without(paraphrase_set: Path, tmp: Path) -> Path:
 def main() -> None:
     """Run and record."""
     p = argparse.ArgumentParser()
-    p.add_argument("--only", choices=("dev", "eval", "eval2", "eval3", "eval4", "eval5"))
+    p.add_argument("--only", choices=("dev", *(key for key, _, _ in EVAL_SETS)))
     p.add_argument("--set", help="measure this TSV only (text, rumour, ...)")
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args()
@@ -140,7 +141,8 @@ def main() -> None:
         "accurate_floor": g.accurate_floor,
         "regroup_max_items": g.regroup_max_items,
     }
-    tmp = Path(tempfile.mkdtemp(prefix="unanswered-quality-"))
+    scratch = tempfile.TemporaryDirectory(prefix="unanswered-quality-")  # removed at exit
+    tmp = Path(scratch.name)
     # (name, set, shuffle seeds, pipeline figure, labelled folder the projection learns from)
     runs: list[tuple[str, Path, tuple[int, ...], bool, Path]] = []
     if args.set:
@@ -160,24 +162,10 @@ def main() -> None:
                         without(path, tmp),
                     )
                 )
-        for key, path, what in (
-            ("eval", EVAL, "measured once, frozen round-3 method"),
-            ("eval2", EVAL2, "a second set written apart; frozen method"),
-            (
-                "eval3",
-                EVAL3,
-                "a third set written apart while round 5 was tuned, measured after it was frozen",
-            ),
-            ("eval4", EVAL4, "a fourth set written apart after round 5 was frozen"),
-            (
-                "eval5",
-                EVAL5,
-                "a fifth set written apart while round 6 was made, measured after it was frozen",
-            ),
-        ):
+        for key, path, what in EVAL_SETS:
             if args.only in (None, key) and path.exists():
                 runs += [
-                    (f"{key.upper()} ({what})", path, (0,), False, LABELLED),
+                    (f"{key.upper()} ({what}; frozen method)", path, (0,), False, LABELLED),
                     (f"{key.upper()}, PIPELINE (flagged only; {what})", path, (0,), True, LABELLED),
                 ]
     for name, path, seeds, pipeline, labelled in runs:
