@@ -317,7 +317,9 @@ class ClassifierConfig(Strict):
     )
     labelled_data: str = Field(
         default="data/labelled",
-        description="Folder of labelled CSVs (text, lang, relevant, false_claim, narrative) `misinfo train` learns from.",
+        description="Folder of labelled CSVs (text, lang, relevant, false_claim, narrative) `misinfo train` learns "
+        "from, with its paraphrases/ sets (tab-separated text, rumour: novel rumours written several ways, which "
+        "teach the risk model and the grouping's claim projection; data/labelled/README.md) and its vector pack.",
     )
 
 
