@@ -86,8 +86,8 @@ def _unit(rows: Floats) -> Floats:
 @dataclass(frozen=True)
 class Projection:
     """Claim projection: x -> (x - mean) @ matrix, then unit length. Optionally, learned with it:
-    `calibration` (2, k, k): scale [0] and offset [1] of similarities per pair of writing kinds (WRITINGS
-    indexes; k = 2 for a calibration by language only);
+    `calibration` (2, 3, 3): scale [0] and offset [1] of similarities per pair of writing kinds (WRITINGS
+    indexes);
     `claim`: logistic weights on projected vectors, bias last: P(false claim)."""
 
     mean: Floats
@@ -272,8 +272,7 @@ def _pairs(
         return Pairs(np.zeros(n, dtype=np.int64), alone)
     codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
     cal = projection.calibration
-    kind = writing_index if cal.shape[1] == len(WRITINGS) else language_index
-    lang = np.asarray([kind(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
+    lang = np.asarray([writing_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
     return Pairs(lang, alone, cal[0].astype(np.float32), cal[1].astype(np.float32))
 
 
