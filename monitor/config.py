@@ -358,20 +358,22 @@ class MatchConfig(Strict):
 
 class GroupConfig(Strict):
     threshold: float = Field(
-        default=0.13,
+        default=0.15,
         ge=-1,
         le=1,
         description="Unanswered claims: a post joins a group when its average similarity to the group's posts "
-        "(encoder vectors through the claim projection + folded lexical, calibrated by the pair of writing "
-        "kinds: accented Vietnamese, unaccented Vietnamese, English) reaches this. Chosen for the bundled "
-        "encoder on the paraphrase sets of data/labelled/paraphrases, each measured with a projection learned "
-        "without it.",
+        "(encoder vectors through the claim projection + folded lexical, weighted per pair of writing kinds "
+        "— accented Vietnamese, unaccented Vietnamese, English — as learned from the labelled data) reaches "
+        "this. Chosen for the bundled encoder on the paraphrase sets of data/labelled/paraphrases, each "
+        "measured with a projection learned without it.",
     )
     dense_weight: float = Field(
         default=0.85,
         ge=0,
         le=1,
-        description="Share of the encoder's similarity in it (the rest: folded terms).",
+        description="Share of the encoder's similarity in it (the rest: folded terms) for an encoder without "
+        "a vector pack; with one (the bundled encoder), the shares are learned per pair of writing kinds and "
+        "this one is not used.",
     )
     within_claim_alpha: float = Field(
         default=2.0,

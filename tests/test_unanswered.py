@@ -277,19 +277,24 @@ def _pairs_fixture() -> tuple[np.ndarray, cluster.Pairs]:
     pairs = cluster.Pairs(
         lang=np.array([0, 0, 1, 0, 1, 1, 0, 0]),
         alone=np.array([False, False, False, False, False, False, True, False]),
-        scale=np.array([[1.0, 1.3], [1.3, 0.9]], np.float32),
+        dense_scale=np.array([[1.0, 1.3], [1.3, 0.9]], np.float32),
+        lexical_scale=np.array([[1.0, 0.5], [0.5, 2.0]], np.float32),
         offset=np.array([[0.0, 0.02], [0.02, -0.01]], np.float32),
+        dense_dim=4,  # rows[:, :4] the dense part, rows[:, 4:] the lexical one
     )
     return rows, pairs
 
 
-def test_similarities_are_calibrated_by_language_pair_and_alone_posts_meet_nothing() -> None:
+def test_similarities_are_calibrated_by_writing_pair_and_alone_posts_meet_nothing() -> None:
     rows, pairs = _pairs_fixture()
     s = cluster.similarities(rows, range(8), range(8), pairs)
     raw = rows @ rows.T
+    dense, lexical = rows[:, :4] @ rows[:, :4].T, rows[:, 4:] @ rows[:, 4:].T
     assert np.isclose(s[0, 1], raw[0, 1])  # vi-vi: the reference scale
-    assert np.isclose(s[0, 2], 1.3 * raw[0, 2] + 0.02) and np.isclose(s[2, 0], s[0, 2])
-    assert np.isclose(s[2, 4], 0.9 * raw[2, 4] - 0.01)
+    assert np.isclose(s[0, 2], 1.3 * dense[0, 2] + 0.5 * lexical[0, 2] + 0.02) and np.isclose(
+        s[2, 0], s[0, 2]
+    )
+    assert np.isclose(s[2, 4], 0.9 * dense[2, 4] + 2.0 * lexical[2, 4] - 0.01)
     assert (s[6] == -1).all() and (s[:, 6] == -1).all()
     assert np.allclose(cluster.similarities(rows, [0, 2], [1], None), raw[[0, 2]][:, [1]])
 
@@ -314,29 +319,42 @@ def test_assign_and_group_similarity_average_the_calibrated_pairs() -> None:
     assert joined == {} and fresh == [[6]]
 
 
-def test_language_calibration_puts_cross_language_pairs_on_the_vietnamese_scale() -> None:
+def test_pair_calibration_learns_which_part_tells_claims_apart_for_each_pair_of_writing_kinds() -> None:
+    # Rows: 4 dense dimensions (the claim, clear for accented posts, noise for unaccented ones) + 4 lexical ones
+    # (noise for accented posts, the claim for unaccented ones, as folded terms carry it there).
     rng = np.random.default_rng(2)
-    claims = np.eye(12, dtype=np.float32)[:4]
-    rows, langs, keys = [], [], []
-    for k, claim in enumerate(claims):
-        for lang in (0, 0, 0, 1, 1):
-            v = claim + rng.normal(scale=0.3, size=12) + (0.8 * np.eye(12)[11] if lang else 0)
-            rows.append(v / np.linalg.norm(v))
-            langs.append(lang)
+    rows, kinds, keys = [], [], []
+    for k in range(4):
+        claim = np.eye(4, dtype=np.float32)[k]
+        for kind in (0, 0, 0, 0, 2, 2, 2, 2):
+            dense = (claim if kind == 0 else np.zeros(4)) + rng.normal(scale=0.4, size=4)
+            lexical = (claim if kind == 2 else np.zeros(4)) + rng.normal(scale=0.4, size=4)
+            dense *= np.sqrt(0.8) / np.linalg.norm(dense)
+            lexical *= np.sqrt(0.2) / np.linalg.norm(lexical)
+            rows.append(np.r_[dense, lexical])
+            kinds.append(kind)
             keys.append(str(k))
     x = np.asarray(rows, np.float32)
-    cal = cluster.language_calibration(x, langs, keys, min_pairs=5)
-    assert np.allclose(cal[:, 0, 0], [1.0, 0.0])  # vi-vi is the reference
-    assert np.isclose(cal[0, 0, 1], cal[0, 1, 0]) and np.isclose(cal[1, 0, 1], cal[1, 1, 0])
-    pairs = cluster.Pairs(np.asarray(langs), np.zeros(len(langs), bool), cal[0], cal[1])
+    cal = cluster.pair_calibration(x, 4, kinds, keys, min_pairs=5)
+    assert cal.shape == (3, 3, 3) and np.allclose(cal, cal.transpose(0, 2, 1))  # symmetric in the two posts
+    # Accented pairs are the reference scale: weights of the two cosines summing to 1, no offset.
+    assert np.isclose(cal[0, 0, 0] * 0.8 + cal[1, 0, 0] * 0.2, 1.0) and cal[2, 0, 0] == 0.0
+    assert cal[0, 0, 0] > cal[1, 0, 0] / 4  # accented pairs: the dense part carries the claim
+    assert cal[1, 2, 2] * 0.2 > cal[0, 2, 2] * 0.8  # unaccented pairs: the lexical part does
+    pairs = cluster.Pairs(np.asarray(kinds), np.zeros(len(kinds), bool), cal[0], cal[1], cal[2], dense_dim=4)
     s = cluster.similarities(x, range(len(x)), range(len(x)), pairs)
-    la, kk = np.asarray(langs), np.asarray(keys)
-    differ = kk[:, None] != kk[None, :]
-    vv = differ & (la[:, None] == 0) & (la[None, :] == 0)
-    ev = differ & (la[:, None] != la[None, :])
-    assert abs(s[ev].mean() - s[vv].mean()) < 1e-4 and abs(s[ev].std() - s[vv].std()) < 1e-4
-    too_few = cluster.language_calibration(x[:3], langs[:3], keys[:3])
-    assert np.allclose(too_few[0], 1.0) and np.allclose(too_few[1], 0.0)
+    kk, la = np.asarray(keys), np.asarray(kinds)
+    same = (kk[:, None] == kk[None, :]) & ~np.eye(len(kk), dtype=bool)
+    unaccented = (la[:, None] == 2) & (la[None, :] == 2)
+    plain = x @ x.T
+
+    def gap(m: np.ndarray) -> float:
+        return float(m[same & unaccented].mean() - m[~same & unaccented].mean())
+
+    assert gap(s) / s[unaccented].std() > gap(plain) / plain[unaccented].std()  # claims stand further apart
+    # Too few pairs of either sort: the plain similarity.
+    too_few = cluster.pair_calibration(x[:3], 4, kinds[:3], keys[:3])
+    assert np.allclose(too_few[:2], 1.0) and np.allclose(too_few[2], 0.0)
 
 
 def test_regroup_undoes_an_early_mistake_and_keeps_ids() -> None:
@@ -379,10 +397,13 @@ def test_the_bundled_encoders_projection_brings_calibration_and_claim_model() ->
     seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
     proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0, 0.85)
     assert proj is not None and proj.calibration is not None and proj.claim is not None
-    assert proj.calibration.shape == (2, 3, 3) and proj.claim.shape == (385,)
-    assert proj.calibration[0, 0, 1] > 1.0  # vi-en similarities are stretched towards the vi-vi scale
-    # Two unaccented posts of different claims are more alike than two accented ones: pulled down.
-    assert proj.calibration[1, 2, 2] < 0
+    assert proj.calibration.shape == (3, 3, 3) and proj.claim.shape == (385,)
+    dense, lexical = proj.calibration[0] * 0.85, proj.calibration[1] * 0.15  # weights of the two cosines
+    assert np.isclose(dense[0, 0] + lexical[0, 0], 1.0)  # accented pairs: the reference scale
+    # The folded terms tell claims apart where the encoder is weakest: an accented post against an unaccented
+    # one, two unaccented ones; much less between accented posts, and little for English.
+    assert lexical[0, 2] > 3 * lexical[0, 0] and lexical[2, 2] > 3 * lexical[0, 0]
+    assert lexical[1, 1] < dense[1, 1] / 4
     assert cluster.language("Officials say the new ID card chip tracks your location") == 1
     assert cluster.language("Nghe nói chip trên căn cước theo dõi vị trí người dân") == 0
     assert cluster.language("nghe noi chip tren can cuoc theo doi vi tri nguoi dan") == 0

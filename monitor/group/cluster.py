@@ -1,9 +1,10 @@
 """Grouping by meaning, pure functions: features (dense + folded lexical) and incremental clustering.
 
-Similarity of two posts = `dense_weight` x cosine of their projected encoder vectors + (1 - `dense_weight`) x
+Plain similarity of two posts = `dense_weight` x cosine of their projected encoder vectors + (1 - `dense_weight`) x
 cosine of their folded-syllable TF-IDF vectors (diacritics stripped, so unaccented posts meet accented ones; English
 posts meet Vietnamese ones through the multilingual encoder). Both parts are unit vectors, so the joint
-feature vector is their weighted concatenation and its dot product is that similarity.
+feature vector is their weighted concatenation and its dot product is that similarity; with the projection's
+calibration (below) the two parts' dot products are weighted per pair of writing kinds instead.
 
 The encoder vectors go through the claim projection (`Projection`, learned from the labelled narratives by
 monitor.group.projection): centred on the on-topic mean and whitened against how paraphrases of one claim
@@ -11,13 +12,14 @@ vary, so that language, accents and slang count less than what is claimed. Witho
 vector pack) they are centred on the pool's mean instead.
 
 Two corrections learned from the labelled data come with the projection (`Pairs`, per feature row):
-- calibration by how the two posts are written: a Vietnamese-English pair of paraphrases scores lower than a
-  Vietnamese one (the lexical channel sees nothing in common, the encoder less), and two posts typed without
-  diacritics score higher than two accented ones whatever they claim (their restored accents and shared
-  unaccented spellings make them alike). Each post is of one of three kinds (`WRITINGS`: accented or other
-  Vietnamese, English, Vietnamese typed without diacritics) and each similarity is standardised by the pair of
-  kinds: z-scored with the mean and spread of different-narrative pairs of that kind pair in the labelled data,
-  and put back on the accented-accented scale;
+- calibration by how the two posts are written. Each post is of one of three kinds (`WRITINGS`: accented or
+  other Vietnamese, English, Vietnamese typed without diacritics), and which part of the similarity tells claims
+  apart depends on the pair of kinds: between accented posts the encoder does nearly all of it; between an
+  accented and an unaccented post, or two unaccented ones, the folded terms do as much (the encoder reads
+  unaccented text poorly, and two unaccented posts are alike by spelling whatever they claim); between English
+  and Vietnamese only the encoder can. So per pair of kinds the similarity is its own weighting of the two
+  cosines plus an offset: a logistic model of "same claim" over the labelled pairs (`pair_calibration`), put
+  on the scale of the plain similarity (accented pairs: weights summing to 1, offset 0);
 - posts the claim model (logistic regression on the projected vectors, on-topic labelled posts, false claim vs
   accurate) reads as accurate, P(false claim) < `accurate_floor`, stay on their own: accurate news on one topic
   otherwise forms groups of its own and joins rumour groups.
@@ -49,7 +51,7 @@ from classifiers.text import bigrams, folded_syllables, sentences
 
 Floats = npt.NDArray[np.float32]
 
-DEFAULT_THRESHOLD = 0.13
+DEFAULT_THRESHOLD = 0.15
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_WITHIN_CLAIM_ALPHA = 2.0
 MAX_LEXICAL_CHARS = 4000
@@ -86,8 +88,8 @@ def _unit(rows: Floats) -> Floats:
 @dataclass(frozen=True)
 class Projection:
     """Claim projection: x -> (x - mean) @ matrix, then unit length. Optionally, learned with it:
-    `calibration` (2, 3, 3): scale [0] and offset [1] of similarities per pair of writing kinds (WRITINGS
-    indexes);
+    `calibration` (3, 3, 3): per pair of writing kinds (WRITINGS indexes), the weight of the rows' dense part's
+    dot product [0], of their lexical part's [1] and an offset [2] (`pair_calibration`);
     `claim`: logistic weights on projected vectors, bias last: P(false claim)."""
 
     mean: Floats
@@ -125,17 +127,28 @@ def within_claim_projection(
 @dataclass
 class Pairs:
     """How pairs of feature rows compare beyond the dot product: per row its writing kind (`lang`, WRITINGS
-    index) and whether it stays alone; per pair of kinds, the similarity's scale and offset."""
+    index) and whether it stays alone; per pair of kinds, the weight of the dense part's dot product
+    (`dense_scale`, rows[:, :dense_dim]), of the lexical part's (`lexical_scale`, the rest) and an `offset`."""
 
     lang: npt.NDArray[np.int64]
     alone: npt.NDArray[np.bool_]
-    scale: Floats = field(default_factory=lambda: np.ones((len(WRITINGS),) * 2, np.float32))
+    dense_scale: Floats = field(default_factory=lambda: np.ones((len(WRITINGS),) * 2, np.float32))
+    lexical_scale: Floats = field(default_factory=lambda: np.ones((len(WRITINGS),) * 2, np.float32))
     offset: Floats = field(default_factory=lambda: np.zeros((len(WRITINGS),) * 2, np.float32))
+    dense_dim: int = 0
 
     @property
     def kinds(self) -> int:
         """How many writing kinds the calibration tells apart."""
-        return int(self.scale.shape[0])
+        return int(self.offset.shape[0])
+
+    def scaled(self, sums: Floats, a: int, b: int) -> Floats:
+        """`sums` (of rows of kind `b`) with their dense and lexical parts weighted for kind `a` against kind `b`:
+        x @ scaled.T, x of kind `a`, is then their calibrated similarity without its offset."""
+        out = np.empty_like(sums)
+        out[:, : self.dense_dim] = sums[:, : self.dense_dim] * self.dense_scale[a, b]
+        out[:, self.dense_dim :] = sums[:, self.dense_dim :] * self.lexical_scale[a, b]
+        return out
 
 
 @dataclass
@@ -170,11 +183,16 @@ def language(text: str) -> int:
 def similarities(rows: Floats, a: Sequence[int], b: Sequence[int], pairs: Pairs | None = None) -> Floats:
     """Similarities of rows `a` to rows `b`, calibrated by the pair of writing kinds; -1 with a post that stays alone."""
     ia, ib = np.asarray(list(a), dtype=np.int64), np.asarray(list(b), dtype=np.int64)
-    out: Floats = (rows[ia] @ rows[ib].T).astype(np.float32, copy=False)
     if pairs is None:
-        return out
+        plain: Floats = (rows[ia] @ rows[ib].T).astype(np.float32, copy=False)
+        return plain
+    k = pairs.dense_dim
+    dense = rows[ia, :k] @ rows[ib, :k].T
+    lexical = rows[ia, k:] @ rows[ib, k:].T
     la, lb = pairs.lang[ia][:, None], pairs.lang[ib][None, :]
-    out = (out * pairs.scale[la, lb] + pairs.offset[la, lb]).astype(np.float32, copy=False)
+    out: Floats = (
+        dense * pairs.dense_scale[la, lb] + lexical * pairs.lexical_scale[la, lb] + pairs.offset[la, lb]
+    ).astype(np.float32, copy=False)
     out[pairs.alone[ia], :] = -1.0
     out[:, pairs.alone[ib]] = -1.0
     return out
@@ -200,6 +218,8 @@ def features(
     if projection is not None and projection.mean.shape[0] == d.shape[1]:
         d = projection.apply(d)
         pairs = _pairs(texts, d, projection, accurate_floor, langs)
+        if pairs is not None:
+            pairs.dense_dim = int(d.shape[1])
     elif n > 1:
         # E5 cosines crowd into a narrow band (every post on the topic is "similar"); centring on the pool's
         # mean spreads them so a threshold separates claims.
@@ -271,39 +291,66 @@ def _pairs(
     if projection.calibration is None:
         return Pairs(np.zeros(n, dtype=np.int64), alone)
     codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
-    cal = projection.calibration
+    cal = projection.calibration.astype(np.float32)
     lang = np.asarray([writing_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
-    return Pairs(lang, alone, cal[0].astype(np.float32), cal[1].astype(np.float32))
+    return Pairs(lang, alone, cal[0], cal[1], cal[2])
 
 
-def language_calibration(
-    rows: Floats, langs: Sequence[int], keys: Sequence[str], min_pairs: int = 20
+def pair_calibration(
+    rows: Floats, dense_dim: int, kinds: Sequence[int], keys: Sequence[str], min_pairs: int = 20
 ) -> Floats:
-    """(2, k, k) scale and offset per pair of writing kinds (`langs`: each row's index, < k = len(WRITINGS))
-    that z-score its different-narrative similarities and put them back on the kind-0 scale:
-    s' = (s - mean_p) / std_p * std_00 + mean_00. A pair with too few different-narrative pairs keeps scale 1,
-    offset 0."""
-    s = rows @ rows.T
-    la, lb = np.asarray(list(langs)), np.asarray(list(keys))
-    iu = np.triu_indices(len(lb), 1)
-    differ = lb[iu[0]] != lb[iu[1]]
-    stats: dict[tuple[int, int], tuple[float, float]] = {}
+    """(3, k, k): per pair of writing kinds (`kinds`: each row's WRITINGS index, < k), the weight of the
+    rows' dense part's dot product (rows[:, :dense_dim]), of their lexical part's, and an offset.
+
+    A logistic model of "same claim" (same key) over every pair of the keyed rows, class-balanced, with one
+    intercept and two slopes (the encoder cosine, the lexical cosine) per pair of kinds; put on the scale of the
+    plain similarity: divided by the accented pair's two slopes (whose cosines then weigh 1 in all) and shifted
+    so that its offset is 0. A pair of kinds with fewer than `min_pairs` same-claim or different-claim pairs
+    shares the accented pair's weights. Without enough accented pairs of both sorts: the plain similarity
+    (weights 1, offsets 0)."""
+    from sklearn.linear_model import LogisticRegression  # lazy: only when a projection is learned
+
+    x = np.asarray(rows, dtype=np.float32)
     k = len(WRITINGS)
-    for a in range(k):
-        for b in range(a, k):
-            pair = ((la[iu[0]] == a) & (la[iu[1]] == b)) | ((la[iu[0]] == b) & (la[iu[1]] == a))
-            vals = s[iu][pair & differ]
-            if len(vals) >= min_pairs and float(vals.std()) > 1e-6:
-                stats[(a, b)] = (float(vals.mean()), float(vals.std()))
-    out = np.zeros((2, k, k), dtype=np.float32)
-    out[0] = 1.0
-    if (0, 0) not in stats:
+    out = np.zeros((3, k, k), dtype=np.float32)
+    out[:2] = 1.0
+    la, lb = np.asarray(list(kinds), dtype=np.int64), np.asarray(list(keys))
+    iu = np.triu_indices(len(lb), 1)
+    same = lb[iu[0]] == lb[iu[1]]
+    # The model is fitted on the two cosines themselves (each part's dot product over its share of the row, the
+    # dense weight), then turned back into weights of the rows' parts: fitted on the rows' parts, the lexical
+    # slope (on a part worth 1 - dense_weight) is large enough for the penalty to hold it back.
+    share = float(np.clip(np.mean(np.sum(x[:, :dense_dim] ** 2, axis=1)), 1e-6, 1 - 1e-6))
+    dense = (x[:, :dense_dim] @ x[:, :dense_dim].T)[iu] / share
+    lexical = (x[:, dense_dim:] @ x[:, dense_dim:].T)[iu] / (1.0 - share)
+    lo, hi = np.minimum(la[iu[0]], la[iu[1]]), np.maximum(la[iu[0]], la[iu[1]])
+    cell = lo * k + hi
+    known = [
+        c
+        for c in sorted(set(cell.tolist()))
+        if (same & (cell == c)).sum() >= min_pairs and (~same & (cell == c)).sum() >= min_pairs
+    ]
+    if 0 not in known:
         return out
-    mean_vv, std_vv = stats[(0, 0)]
-    for (a, b), (mean, std) in stats.items():
-        for x, y in ((a, b), (b, a)):
-            out[0, x, y] = std_vv / std
-            out[1, x, y] = mean_vv - mean * std_vv / std
+    cell = np.where(np.isin(cell, known), cell, 0)
+    design = np.zeros((len(cell), 3 * len(known)), dtype=np.float32)
+    for j, c in enumerate(known):
+        m = cell == c
+        design[m, 3 * j] = 1.0
+        design[m, 3 * j + 1] = dense[m]
+        design[m, 3 * j + 2] = lexical[m]
+    model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced", fit_intercept=False)
+    coef = model.fit(design, same).coef_[0].reshape(len(known), 3)
+    base, slope_d, slope_l = coef[0]
+    # Divided by z, the accented pair's weights of the two cosines sum to 1, as in the plain similarity.
+    z = slope_d + slope_l
+    if z <= 0:
+        return out
+    by_cell = dict(zip(known, coef, strict=True))
+    for a in range(k):
+        for b in range(k):
+            off, sd, sl = by_cell.get(min(a, b) * k + max(a, b), coef[0])
+            out[:, a, b] = (sd / z / share, sl / z / (1.0 - share), (off - base) / z)
     return out
 
 
@@ -360,11 +407,14 @@ def _average_to_groups(
         return plain
     lang = pairs.lang[list(items)]
     total = np.zeros((len(items), len(groups)), dtype=np.float32)
+    k = pairs.dense_dim
     for other in range(pairs.kinds):
         sums, counts = _member_sums(rows, groups, (pairs.lang == other) & ~pairs.alone)
-        raw = x @ sums.T
+        dense, lexical = x[:, :k] @ sums[:, :k].T, x[:, k:] @ sums[:, k:].T
         total += (
-            pairs.scale[lang, other][:, None] * raw + pairs.offset[lang, other][:, None] * counts[None, :]
+            pairs.dense_scale[lang, other][:, None] * dense
+            + pairs.lexical_scale[lang, other][:, None] * lexical
+            + pairs.offset[lang, other][:, None] * counts[None, :]
         )
     _, alone = _member_sums(rows, groups, pairs.alone)
     total -= alone[None, :]  # a post that stays alone is at -1 from everything
@@ -489,7 +539,7 @@ def _group_similarity(
     for a in kinds:
         sa, ca = by_lang[a][0][list(some)], by_lang[a][1][list(some)]
         # One product per writing kind of `some`: the other side's sums, scaled per pair of kinds, added first.
-        scaled = sum((pairs.scale[a, b] * by_lang[b][0] for b in kinds), np.zeros_like(by_lang[0][0]))
+        scaled = sum((pairs.scaled(by_lang[b][0], a, b) for b in kinds), np.zeros_like(by_lang[0][0]))
         total += sa @ scaled.T
         total += np.outer(ca, sum((pairs.offset[a, b] * by_lang[b][1] for b in kinds), np.zeros_like(sizes)))
     _, alone = _member_sums(rows, groups, pairs.alone)

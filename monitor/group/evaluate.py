@@ -103,7 +103,7 @@ def evaluate(
     regroup_max_items: int = cluster.DEFAULT_REGROUP_MAX_ITEMS,
 ) -> dict[str, Any]:
     """Encode the set and score its grouping (the claim projection learned from `labelled`'s vector pack
-    unless `within_claim_alpha` is None; with it, the language calibration and the claim model, posts below
+    unless `within_claim_alpha` is None; with it, the writing-kind calibration and the claim model, posts below
     `accurate_floor` staying alone; re-clustering as `regroup_max_items` says). With several shuffle seeds,
     the figures are their means.
 

@@ -10,8 +10,9 @@ are the known ones; grouping is for new ones: what it learns is how paraphrases 
 
 Learned with it, from the same rows (monitor.group.cluster applies them):
 - a calibration of similarities by the pair of writing kinds (accented Vietnamese, English, unaccented
-  Vietnamese: cluster.WRITINGS), from the different-narrative pairs of the keyed posts (features as grouping
-  computes them, with `dense_weight`);
+  Vietnamese: cluster.WRITINGS): per pair of kinds, how much the encoder and the folded terms each tell claims
+  apart, learned from every pair of the keyed posts, same claim or not (features as grouping computes them,
+  with `dense_weight`; cluster.pair_calibration);
 - a claim model, P(false claim) of a projected vector: logistic regression on the on-topic posts (false claim
   vs accurate), so that posts it reads as accurate stay out of groups.
 
@@ -43,7 +44,7 @@ from monitor.group.cluster import (
     Floats,
     Projection,
     features,
-    language_calibration,
+    pair_calibration,
     within_claim_projection,
     writing_index,
 )
@@ -89,7 +90,8 @@ def _load(folder: str, model_id: str, alpha: float, dense_weight: float) -> Proj
     vecs: Floats = np.asarray(vectors, dtype=np.float32)
     proj = within_claim_projection(vecs[on_topic], vecs[keyed], keys, alpha)
     rows = features(keyed_texts, vecs[keyed], dense_weight, proj).rows
-    calibration = language_calibration(rows, [writing_index(None, t) for t in keyed_texts], keys)
+    kinds = [writing_index(None, t) for t in keyed_texts]
+    calibration = pair_calibration(rows, int(proj.mean.shape[0]), kinds, keys)
     return replace(proj, calibration=calibration, claim=_claim_model(proj.apply(vecs[on_topic]), false_claim))
 
 
