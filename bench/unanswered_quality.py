@@ -1,6 +1,6 @@
 """Unanswered claims: do paraphrases of one novel rumour land in one group, and only they?
 
-Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3|eval4|eval5|eval6] [--set FILE]
+Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3|eval4|eval5|eval6|eval7] [--set FILE]
        [--no-record]
 
 Measures and records, labelled:
@@ -46,6 +46,7 @@ EVAL_SETS = (
     ("eval4", REPO / "data/eval/novel_rumours_4.tsv", "15 rumours, written after round 5 was frozen"),
     ("eval5", REPO / "data/eval/novel_rumours_5.tsv", "15 rumours, written while round 6 was made"),
     ("eval6", REPO / "data/eval/novel_rumours_6.tsv", "15 rumours, written after round 6 was frozen"),
+    ("eval7", REPO / "data/eval/novel_rumours_7.tsv", "15 rumours, written after round 7 was frozen"),
 )
 
 

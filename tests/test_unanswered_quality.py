@@ -1,4 +1,4 @@
-"""Quality gate: novel rumours (written apart: data/eval/novel_rumours*.tsv, six sets, each but the first
+"""Quality gate: novel rumours (written apart: data/eval/novel_rumours*.tsv, seven sets, each but the first
 measured first with a frozen method) with the real bundled encoder.
 
 Goal (issue #14): >= 80% of each rumour's posts in one group; every group of two or more posts >= 80% one
@@ -17,6 +17,11 @@ then, measured with it: set 1 0.797/0.816, set 2 0.906/0.888, set 3 (first measu
 (written after the freeze) 0.725/0.741. Round 6 (7fd2a5b) added 52 more rumours to the paraphrase sets, parameters
 unchanged; measured with it: set 1 0.797/0.836, set 2 0.896/0.921, set 3 0.896/0.843, set 4 0.733/0.722, set 5
 (first measured then) 0.908/0.900; set 6, written after round 6 was frozen and measured once, 0.842/0.864.
+Round 7 (f89f8e8) made the writing-kind calibration a pairwise same-claim model (per pair of kinds, its own
+weights of the encoder and lexical cosines) and raised group.threshold to 0.15, chosen on cross-fitted dev
+figures (0.885/0.837 -> 0.896/0.872); measured with it: set 1 0.781/0.837, set 2 0.917/0.948, set 3
+0.885/0.844, set 4 0.767/0.840, set 5 0.925/0.964, set 6 0.825/0.870; set 7, written after round 7 was frozen
+and measured once, 0.850/0.922.
 The gate is the grouping-only figure; the "pipeline" figure (flagged posts only) is recorded beside it, not
 gated."""
 
@@ -34,25 +39,28 @@ from monitor.group.evaluate import evaluate
 EVAL_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
 
 # (set, floor on together_mean, floor on purity_mean): the goal (0.8 / 0.8, issue #14) where a set meets it,
-# else a regression floor just under the measured level. Measured with the round-6 method (2026-12-01):
+# else a regression floor just under the measured level. Measured with the round-7 method (2026-12-02):
 SETS = [
-    # 8 rumours, the first set written apart: 0.797 / 0.836 (round 5 0.797 / 0.816; round 3 0.781 / 0.841;
-    # rounds 1-2 0.547 / 0.609; 0.453 / 0.518 before the claim projection) — together just misses the goal.
-    ("novel_rumours.tsv", 0.78, 0.8),
-    # 12 rumours, written after the round-3 method was frozen: 0.896 / 0.921 (round 5 0.906 / 0.888; round 3
+    # 8 rumours, the first set written apart: 0.781 / 0.837 (round 6 0.797 / 0.836; round 3 0.781 / 0.841;
+    # rounds 1-2 0.547 / 0.609; 0.453 / 0.518 before the claim projection) — together misses the goal.
+    ("novel_rumours.tsv", 0.76, 0.8),
+    # 12 rumours, written after the round-3 method was frozen: 0.917 / 0.948 (round 6 0.896 / 0.921; round 3
     # 0.854 / 0.829).
     ("novel_rumours_2.tsv", 0.85, 0.85),
-    # 12 rumours, written while round 5 was tuned, first measured with it frozen: 0.896 / 0.843 (round 5
-    # 0.885 / 0.843).
+    # 12 rumours, written while round 5 was tuned, first measured with it frozen: 0.885 / 0.844 (round 6
+    # 0.896 / 0.843).
     ("novel_rumours_3.tsv", 0.85, 0.8),
-    # 15 rumours with same-subject triples, written after round 5 was frozen: 0.733 / 0.722 (round 5 0.725 /
-    # 0.741) — both goals NOT met on this set.
-    ("novel_rumours_4.tsv", 0.7, 0.7),
-    # 15 rumours, written while round 6 was made, first measured with it frozen: 0.908 / 0.900.
+    # 15 rumours with same-subject triples, written after round 5 was frozen: 0.767 / 0.840 (round 6 0.733 /
+    # 0.722) — together NOT met on this set.
+    ("novel_rumours_4.tsv", 0.74, 0.8),
+    # 15 rumours, written while round 6 was made, first measured with it frozen: 0.925 / 0.964 (round 6
+    # 0.908 / 0.900).
     ("novel_rumours_5.tsv", 0.85, 0.85),
-    # 15 rumours, written after round 6 was frozen, measured once with it: 0.842 / 0.864 (weakest rumours
-    # 0.375 and 0.5; 11 of 15 have >= 80% of their posts in one group).
+    # 15 rumours, written after round 6 was frozen: 0.825 / 0.870 (round 6, measured once: 0.842 / 0.864).
     ("novel_rumours_6.tsv", 0.8, 0.8),
+    # 15 rumours (two same-subject triples, two pairs), written after round 7 was frozen, measured once with
+    # it: 0.850 / 0.922 (12 of 15 rumours have >= 80% of their posts in one group >= 80% pure; the weakest 0.375).
+    ("novel_rumours_7.tsv", 0.8, 0.8),
 ]
 
 
