@@ -218,8 +218,6 @@ def features(
     if projection is not None and projection.mean.shape[0] == d.shape[1]:
         d = projection.apply(d)
         pairs = _pairs(texts, d, projection, accurate_floor, langs)
-        if pairs is not None:
-            pairs.dense_dim = int(d.shape[1])
     elif n > 1:
         # E5 cosines crowd into a narrow band (every post on the topic is "similar"); centring on the pool's
         # mean spreads them so a threshold separates claims.
@@ -289,11 +287,11 @@ def _pairs(
     if projection.claim is not None and floor > 0:
         alone = claim_probability(projected, projection.claim) < floor
     if projection.calibration is None:
-        return Pairs(np.zeros(n, dtype=np.int64), alone)
+        return Pairs(np.zeros(n, dtype=np.int64), alone, dense_dim=int(projected.shape[1]))
     codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
     cal = projection.calibration.astype(np.float32)
     lang = np.asarray([writing_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
-    return Pairs(lang, alone, cal[0], cal[1], cal[2])
+    return Pairs(lang, alone, cal[0], cal[1], cal[2], dense_dim=int(projected.shape[1]))
 
 
 def pair_calibration(
