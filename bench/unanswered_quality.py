@@ -1,13 +1,13 @@
 """Unanswered claims: do paraphrases of one novel rumour land in one group, and only they?
 
-Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|eval3|eval4|eval5|eval6|eval7] [--set FILE]
+Usage: .venv/bin/python -m bench.unanswered_quality [--only dev|eval|eval2|...|eval8] [--set FILE]
        [--no-record]
 
 Measures and records, labelled:
 - dev, cross-fitted: each paraphrase set of data/labelled/paraphrases (novel rumours written apart, which
   the claim projection learns from) measured with a projection learned without it (the labelled CSVs and the
   other sets). Parameters and method choices were made on these figures.
-- the evaluation sets data/eval/novel_rumours*.tsv (EVAL_SETS: written apart by six other writers,
+- the evaluation sets data/eval/novel_rumours*.tsv (EVAL_SETS: written apart by other writers,
   measured with the frozen method, never tuned on; data/eval/README.md).
 The parameters are the config defaults (group.threshold, group.dense_weight, group.within_claim_alpha,
 group.accurate_floor, group.regroup_max_items). Items arrive in shuffled batches of 25; dev figures are the
@@ -47,6 +47,7 @@ EVAL_SETS = (
     ("eval5", REPO / "data/eval/novel_rumours_5.tsv", "15 rumours, written while round 6 was made"),
     ("eval6", REPO / "data/eval/novel_rumours_6.tsv", "15 rumours, written after round 6 was frozen"),
     ("eval7", REPO / "data/eval/novel_rumours_7.tsv", "15 rumours, written after round 7 was frozen"),
+    ("eval8", REPO / "data/eval/novel_rumours_8.tsv", "15 rumours, written while round 8 was made"),
 )
 
 

@@ -242,6 +242,25 @@ def test_claim_projection_shrinks_how_paraphrases_differ(tmp_path: Path) -> None
     assert projected[0] @ projected[1] > projected[0] @ projected[2]  # projected, the claim wins
 
 
+def test_claim_projection_centres_each_post_on_its_writing_kinds_mean() -> None:
+    dim = 8
+    # On-topic posts: accented ones around e0, English ones around e1; no unaccented ones.
+    topic = np.asarray([np.eye(dim)[0]] * 3 + [np.eye(dim)[1]] * 2, np.float32)
+    topic_kinds = [0, 0, 0, 1, 1]
+    keyed = np.asarray([np.eye(dim)[0] + np.eye(dim)[k] for k in (2, 3)] * 2, np.float32)
+    proj = cluster.within_claim_projection(topic, keyed, ["a", "b", "a", "b"], 1.0, topic_kinds, [0, 0, 1, 1])
+    assert proj.kind_means is not None and proj.kind_means.shape == (3, dim)
+    assert np.allclose(proj.kind_means[0], np.eye(dim)[0]) and np.allclose(proj.kind_means[1], np.eye(dim)[1])
+    assert np.allclose(proj.kind_means[2], proj.mean)  # a kind without on-topic posts: the overall mean
+    post = np.asarray([np.eye(dim)[0]], np.float32)
+    # Centred on its own kind's mean, an accented post at that mean has nothing left; as "English", it has.
+    assert np.allclose(proj.apply(post, [0]), 0.0)
+    assert not np.allclose(proj.apply(post, [1]), 0.0)
+    assert np.allclose(proj.apply(post), proj.apply(post, None))  # without kinds: the overall mean
+    # Without kinds at learning time, no per-kind means: the overall centre, as before.
+    assert cluster.within_claim_projection(topic, keyed, ["a", "b", "a", "b"], 1.0).kind_means is None
+
+
 def test_claim_projection_needs_the_encoders_vector_pack() -> None:
     from monitor.group.projection import claim_projection
 
@@ -249,6 +268,7 @@ def test_claim_projection_needs_the_encoders_vector_pack() -> None:
     assert claim_projection(seed, "no-such-encoder", 2.0) is None
     proj = claim_projection(seed, "multilingual-e5-small-q4+vi-accents", 2.0)
     assert proj is not None and proj.matrix.shape == (384, 384)
+    assert proj.kind_means is not None and proj.kind_means.shape == (3, 384)
 
 
 def test_evaluate_groups_only_the_posts_that_entered(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ feature vector is their weighted concatenation and its dot product is that simil
 calibration (below) the two parts' dot products are weighted per pair of writing kinds instead.
 
 The encoder vectors go through the claim projection (`Projection`, learned from the labelled narratives by
-monitor.group.projection): centred on the on-topic mean and whitened against how paraphrases of one claim
-vary, so that language, accents and slang count less than what is claimed. Without one (an encoder with no
-vector pack) they are centred on the pool's mean instead.
+monitor.group.projection): each centred on the mean of the on-topic posts written the same way (WRITINGS) and
+whitened against how paraphrases of one claim vary, so that language, accents and slang count less than what
+is claimed. Without one (an encoder with no vector pack) they are centred on the pool's mean instead.
 
 Two corrections learned from the labelled data come with the projection (`Pairs`, per feature row):
 - calibration by how the two posts are written. Each post is of one of three kinds (`WRITINGS`: accented or
@@ -87,7 +87,9 @@ def _unit(rows: Floats) -> Floats:
 
 @dataclass(frozen=True)
 class Projection:
-    """Claim projection: x -> (x - mean) @ matrix, then unit length. Optionally, learned with it:
+    """Claim projection: x -> (x - mean) @ matrix, then unit length; with `kind_means` (one row per writing kind,
+    WRITINGS), a post is centred on the mean of its own kind's on-topic posts instead (so that what sets English
+    or unaccented posts apart as a whole is taken out before comparing claims). Optionally, learned with it:
     `calibration` (3, 3, 3): per pair of writing kinds (WRITINGS indexes), the weight of the rows' dense part's
     dot product [0], of their lexical part's [1] and an offset [2] (`pair_calibration`);
     `claim`: logistic weights on projected vectors, bias last: P(false claim)."""
@@ -96,21 +98,40 @@ class Projection:
     matrix: Floats
     calibration: Floats | None = None
     claim: Floats | None = None
+    kind_means: Floats | None = None
 
-    def apply(self, unit_rows: Floats) -> Floats:
-        """Projected unit rows."""
-        out: Floats = ((unit_rows - self.mean) @ self.matrix).astype(np.float32, copy=False)
+    def apply(self, unit_rows: Floats, kinds: Sequence[int] | None = None) -> Floats:
+        """Projected unit rows; `kinds` (each row's WRITINGS index) picks each row's centre when the projection
+        has `kind_means`."""
+        centre = self.mean if self.kind_means is None or kinds is None else self.kind_means[np.asarray(kinds)]
+        out: Floats = ((unit_rows - centre) @ self.matrix).astype(np.float32, copy=False)
         return _unit(out)
 
 
 def within_claim_projection(
-    on_topic: Floats, keyed: Floats, keys: Sequence[str], alpha: float = DEFAULT_WITHIN_CLAIM_ALPHA
+    on_topic: Floats,
+    keyed: Floats,
+    keys: Sequence[str],
+    alpha: float = DEFAULT_WITHIN_CLAIM_ALPHA,
+    on_topic_kinds: Sequence[int] | None = None,
+    keyed_kinds: Sequence[int] | None = None,
 ) -> Projection:
-    """WCCN: centre on the on-topic posts' mean; whiten by (S_w + alpha I)^-1/2, S_w the scatter of the keyed
-    posts around their own claim's mean, scaled to mean eigenvalue 1 (alpha is then relative to it: large
-    alpha = little whitening)."""
-    mean = _unit(np.asarray(on_topic, dtype=np.float32)).mean(axis=0)
-    x = _unit(np.asarray(keyed, dtype=np.float32)) - mean
+    """WCCN: centre on the on-topic posts' mean (with both kinds given: each post on its writing kind's mean,
+    `kind_means`; a kind without on-topic posts uses the overall mean); whiten by (S_w + alpha I)^-1/2, S_w the
+    scatter of the keyed posts around their own claim's mean, scaled to mean eigenvalue 1 (alpha is then
+    relative to it: large alpha = little whitening)."""
+    topic = _unit(np.asarray(on_topic, dtype=np.float32))
+    mean = topic.mean(axis=0)
+    kind_means: Floats | None = None
+    x = _unit(np.asarray(keyed, dtype=np.float32))
+    if on_topic_kinds is not None and keyed_kinds is not None:
+        of = np.asarray(list(on_topic_kinds), dtype=np.int64)
+        kind_means = np.stack(
+            [topic[of == k].mean(axis=0) if (of == k).any() else mean for k in range(len(WRITINGS))]
+        ).astype(np.float32)
+        x = x - kind_means[np.asarray(list(keyed_kinds), dtype=np.int64)]
+    else:
+        x = x - mean
     labels = np.asarray(list(keys))
     dim = x.shape[1]
     scatter = np.zeros((dim, dim), dtype=np.float64)
@@ -121,7 +142,7 @@ def within_claim_projection(
     scatter *= dim / max(float(np.trace(scatter)), 1e-12)
     values, vectors = np.linalg.eigh(scatter + max(alpha, 1e-6) * np.eye(dim))
     matrix = (vectors * values**-0.5) @ vectors.T
-    return Projection(mean.astype(np.float32), matrix.astype(np.float32))
+    return Projection(mean.astype(np.float32), matrix.astype(np.float32), kind_means=kind_means)
 
 
 @dataclass
@@ -216,8 +237,10 @@ def features(
     d = _unit(np.asarray(dense, dtype=np.float32).reshape(n, -1))
     pairs: Pairs | None = None
     if projection is not None and projection.mean.shape[0] == d.shape[1]:
-        d = projection.apply(d)
-        pairs = _pairs(texts, d, projection, accurate_floor, langs)
+        codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
+        kinds = [writing_index(c, t) for c, t in zip(codes, texts, strict=True)]
+        d = projection.apply(d, kinds)
+        pairs = _pairs(d, projection, accurate_floor, kinds)
     elif n > 1:
         # E5 cosines crowd into a narrow band (every post on the topic is "similar"); centring on the pool's
         # mean spreads them so a threshold separates claims.
@@ -273,24 +296,17 @@ def writing_index(code: str | None, text: str) -> int:
     return 2 if unaccented(text) else 0
 
 
-def _pairs(
-    texts: Sequence[str],
-    projected: Floats,
-    projection: Projection,
-    floor: float,
-    langs: Sequence[str | None] | None = None,
-) -> Pairs | None:
+def _pairs(projected: Floats, projection: Projection, floor: float, kinds: Sequence[int]) -> Pairs | None:
     if projection.calibration is None and projection.claim is None:
         return None
-    n = len(texts)
+    n = len(kinds)
     alone = np.zeros(n, dtype=np.bool_)
     if projection.claim is not None and floor > 0:
         alone = claim_probability(projected, projection.claim) < floor
     if projection.calibration is None:
         return Pairs(np.zeros(n, dtype=np.int64), alone, dense_dim=int(projected.shape[1]))
-    codes: Sequence[str | None] = langs if langs is not None and len(langs) == n else [None] * n
     cal = projection.calibration.astype(np.float32)
-    lang = np.asarray([writing_index(c, t) for c, t in zip(codes, texts, strict=True)], dtype=np.int64)
+    lang = np.asarray(list(kinds), dtype=np.int64)
     return Pairs(lang, alone, cal[0], cal[1], cal[2], dense_dim=int(projected.shape[1]))
 
 
