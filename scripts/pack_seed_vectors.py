@@ -1,6 +1,7 @@
 """Write the vector pack of the labelled data (its CSVs and its paraphrase sets, data/labelled/paraphrases)
 for the bundled encoder (run after editing data/labelled). Texts already in the pack keep their vectors; only
-new ones are encoded.
+new ones are encoded. Then fit the grouping's claim projection on it (the config's group.within_claim_alpha and
+group.dense_weight) and store it (data/labelled/projections/), so that a fresh install does not fit it.
 
 Usage: .venv/bin/python scripts/pack_seed_vectors.py
 """
@@ -16,6 +17,8 @@ from classifiers.embed import DEFAULT_MODEL, make_encoder
 from classifiers.text import text_hash
 from classifiers.train import load_seed
 from classifiers.vectorpack import pack_path, read_pack, write_pack
+from monitor.config import GroupConfig
+from monitor.group.projection import store
 
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "labelled"
 
@@ -36,6 +39,10 @@ def main() -> None:
     )
     write_pack(path, texts, vectors)
     print(f"{len(texts)} texts, {len(missing)} encoded in {time.monotonic() - started:.0f}s -> {path}")
+    group = GroupConfig()
+    started = time.monotonic()
+    stored = store(FOLDER, encoder.model_id, group.within_claim_alpha, group.dense_weight)
+    print(f"claim projection fitted in {time.monotonic() - started:.0f}s -> {stored}")
 
 
 if __name__ == "__main__":

@@ -261,6 +261,41 @@ def test_claim_projection_centres_each_post_on_its_writing_kinds_mean() -> None:
     assert cluster.within_claim_projection(topic, keyed, ["a", "b", "a", "b"], 1.0).kind_means is None
 
 
+def test_the_stored_claim_projection_is_the_fitted_one_and_used_only_for_the_same_inputs(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from monitor.config import GroupConfig
+    from monitor.group.projection import _fit, _stored, inputs_key, stored_path
+
+    seed = Path(__file__).resolve().parent.parent / "data" / "labelled"
+    model = "multilingual-e5-small-q4+vi-accents"
+    g = GroupConfig()
+    # The shipped one was fitted on the data as it is now (scripts/pack_seed_vectors.py rewrites it).
+    shipped = _stored(seed, model, g.within_claim_alpha, g.dense_weight)
+    assert shipped is not None, (
+        f"{stored_path(seed, model)} is missing or stale: run scripts/pack_seed_vectors.py"
+    )
+    fitted = _fit(str(seed), model, g.within_claim_alpha, g.dense_weight)
+    assert fitted is not None
+    for name in ("mean", "matrix", "calibration", "claim", "kind_means"):
+        assert np.allclose(getattr(shipped, name), getattr(fitted, name), atol=1e-5), name
+    # Other parameters, or other data: not used.
+    assert _stored(seed, model, g.within_claim_alpha + 1.0, g.dense_weight) is None
+    copy = tmp_path / "labelled"
+    shutil.copytree(seed, copy)
+    assert _stored(copy, model, g.within_claim_alpha, g.dense_weight) is not None
+    tsv = next((copy / "paraphrases").glob("*.tsv"))
+    tsv.write_text(tsv.read_text(encoding="utf-8") + "one more post\tx\taccented\tvi\n", encoding="utf-8")
+    assert inputs_key(copy, model, g.within_claim_alpha, g.dense_weight) != inputs_key(
+        seed, model, g.within_claim_alpha, g.dense_weight
+    )
+    assert _stored(copy, model, g.within_claim_alpha, g.dense_weight) is None
+    stored_path(copy, model).write_bytes(b"not an npz")  # unreadable: fitted again, with a warning
+    assert _stored(copy, model, g.within_claim_alpha, g.dense_weight) is None
+
+
 def test_claim_projection_needs_the_encoders_vector_pack() -> None:
     from monitor.group.projection import claim_projection
 

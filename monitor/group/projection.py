@@ -31,7 +31,9 @@ the pool instead. A text the pack lacks is left out.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.text import text_hash
-from classifiers.train import Example, load_seed
+from classifiers.train import PARAPHRASES, Example, load_seed
 from classifiers.vectorpack import pack_path, read_pack
 from monitor.group.cluster import (
     DEFAULT_DENSE_WEIGHT,
@@ -65,8 +67,75 @@ def _examples(folder: Path) -> list[Example]:
         return []
 
 
+# Bump when what _fit computes changes: a stored projection of another version is not used.
+FIT_VERSION = "round8"
+_ARRAYS = ("mean", "matrix", "calibration", "claim", "kind_means")
+
+
+def stored_path(folder: Path, model_id: str) -> Path:
+    """Where the fitted projection of `model_id` for the labelled data in `folder` is stored (written by
+    scripts/pack_seed_vectors.py, so that a fresh install does not fit it: ~20 s)."""
+    safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", model_id)
+    return folder / "projections" / f"{safe}.npz"
+
+
+def inputs_key(folder: Path, model_id: str, alpha: float, dense_weight: float) -> str:
+    """A digest of everything the fit reads: the vector pack, the labelled CSVs, the paraphrase sets, the
+    parameters and FIT_VERSION. A stored projection is used only when its key is this one."""
+    digest = hashlib.sha256(f"{FIT_VERSION}|{model_id}|{float(alpha)!r}|{float(dense_weight)!r}".encode())
+    files = [
+        pack_path(folder, model_id),
+        *sorted(folder.glob("*.csv")),
+        *sorted((folder / PARAPHRASES).glob("*.tsv")),
+    ]
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+    return digest.hexdigest()
+
+
+def store(
+    folder: Path, model_id: str, alpha: float, dense_weight: float = DEFAULT_DENSE_WEIGHT
+) -> Path | None:
+    """Fit the projection and store it with its inputs' key (scripts/pack_seed_vectors.py); None without a pack."""
+    proj = _fit(str(folder), model_id, float(alpha), float(dense_weight))
+    if proj is None:
+        return None
+    path = stored_path(folder, model_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: getattr(proj, name) for name in _ARRAYS if getattr(proj, name) is not None}
+    np.savez_compressed(path, key=np.asarray(inputs_key(folder, model_id, alpha, dense_weight)), **arrays)
+    return path
+
+
+def _stored(folder: Path, model_id: str, alpha: float, dense_weight: float) -> Projection | None:
+    """The stored projection when its key matches the inputs; None otherwise (missing, stale, unreadable)."""
+    path = stored_path(folder, model_id)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            if str(data["key"]) != inputs_key(folder, model_id, alpha, dense_weight):
+                log.info("claim projection: %s is stale (the labelled data changed); fitting it again", path)
+                return None
+            got = {name: np.asarray(data[name], dtype=np.float32) for name in _ARRAYS if name in data.files}
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("claim projection: %s cannot be read (%s); fitting it again", path, exc)
+        return None
+    return Projection(
+        got["mean"], got["matrix"], got.get("calibration"), got.get("claim"), kind_means=got.get("kind_means")
+    )
+
+
 @lru_cache(maxsize=8)
 def _load(folder: str, model_id: str, alpha: float, dense_weight: float) -> Projection | None:
+    return _stored(Path(folder), model_id, alpha, dense_weight) or _fit(folder, model_id, alpha, dense_weight)
+
+
+def _fit(folder: str, model_id: str, alpha: float, dense_weight: float) -> Projection | None:
     hashes, vectors = read_pack(pack_path(Path(folder), model_id))
     if not hashes:
         return None
@@ -115,6 +184,7 @@ def claim_projection(
     folder: Path, model_id: str, alpha: float, dense_weight: float = DEFAULT_DENSE_WEIGHT
 ) -> Projection | None:
     """The projection for vectors of `model_id`, learned from the labelled data in `folder`, with its language
-    calibration (for `dense_weight`) and claim model (cached per process); None when there is no vector pack
-    for that encoder there or no narrative keys."""
+    calibration (for `dense_weight`) and claim model (cached per process; read from `stored_path` when that was
+    fitted on exactly these inputs); None when there is no vector pack for that encoder there or no narrative
+    keys."""
     return _load(str(folder), model_id, float(alpha), float(dense_weight))
