@@ -6,9 +6,9 @@ It is within-class covariance normalisation (WCCN, as in speaker verification): 
 of the on-topic labelled posts written the same way (accented Vietnamese, English, unaccented: cluster.WRITINGS;
 round 8: what sets English or unaccented posts apart as a whole is taken out first), then multiply by
 (S_w + alpha I)^-1/2, S_w the within-narrative scatter of the labelled posts that carry a narrative key (scaled
-to mean eigenvalue 1). The narratives it is learned from
-are the known ones; grouping is for new ones: what it learns is how paraphrases vary, which carries over
-(on the novel-rumour development set it lifted together/purity from 0.54/0.61 to 0.68/0.68).
+to mean eigenvalue 1). The narratives it is learned from are the known ones; grouping is for new ones: what it
+learns is how paraphrases vary, which carries over (on the novel-rumour development set it lifted
+together/purity from 0.54/0.61 to 0.68/0.68).
 
 Learned with it, from the same rows (monitor.group.cluster applies them):
 - a calibration of similarities by the pair of writing kinds (accented Vietnamese, English, unaccented
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -75,8 +74,7 @@ _ARRAYS = ("mean", "matrix", "calibration", "claim", "kind_means")
 def stored_path(folder: Path, model_id: str) -> Path:
     """Where the fitted projection of `model_id` for the labelled data in `folder` is stored (written by
     scripts/pack_seed_vectors.py, so that a fresh install does not fit it: ~20 s)."""
-    safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", model_id)
-    return folder / "projections" / f"{safe}.npz"
+    return folder / "projections" / pack_path(folder, model_id).name
 
 
 def inputs_key(folder: Path, model_id: str, alpha: float, dense_weight: float) -> str:
