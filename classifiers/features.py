@@ -89,25 +89,40 @@ class LexicalFeaturizer:
         )
 
     def fit(self, texts: Sequence[str]) -> LexicalFeaturizer:
-        """Learn vocabularies and IDF weights."""
+        """Learn vocabularies and IDF weights.
+
+        The fitted texts' rows are kept in memory (not pickled) until `release_fit_rows`: training
+        transforms those same texts again (each model's subset, the topic descriptions), and analysing
+        4,000 texts into character n-grams a second time cost as long as the fit itself.
+        """
         self.__dict__.pop("_memo", None)
+        self.__dict__.pop("_fit_rows", None)
         clipped = [clip_lexical(t) for t in texts]
+        blocks: list[Sparse] = []
         for vec in (self.words, self.chars, self.cased, self.cased_chars):
             if vec is None:
                 continue
             try:
-                vec.fit(clipped)
+                block = vec.fit_transform(clipped)
             except ValueError:  # tiny corpora: no n-gram reaches min_df
                 vec.set_params(min_df=1)
-                vec.fit(clipped)
+                block = vec.fit_transform(clipped)
             # The n-grams cut by min_df are kept only for introspection and dominate the pickle's size.
             if hasattr(vec, "stop_words_"):
                 del vec.stop_words_
+            blocks.append(block)
+        matrix = self._combine(blocks)
+        self.__dict__["_fit_rows"] = ({t: i for i, t in enumerate(texts)}, matrix)
         return self
+
+    def release_fit_rows(self) -> None:
+        """Forget the fitted texts' rows (training is over; a deployed model transforms new texts)."""
+        self.__dict__.pop("_fit_rows", None)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_memo", None)  # a per-process cache, never pickled
+        state.pop("_fit_rows", None)
         return state
 
     def transform(self, texts: Sequence[str]) -> Sparse:
@@ -117,7 +132,11 @@ class LexicalFeaturizer:
         memo: dict[tuple[str, ...], Sparse] = self.__dict__.setdefault("_memo", {})
         if key in memo:
             return memo[key]
-        matrix = self._transform(texts)
+        fitted = self.__dict__.get("_fit_rows")
+        if fitted is not None and all(t in fitted[0] for t in texts):
+            matrix = fitted[1][[fitted[0][t] for t in texts]]
+        else:
+            matrix = self._transform(texts)
         if len(memo) >= 4:
             memo.pop(next(iter(memo)))
         memo[key] = matrix
@@ -126,10 +145,12 @@ class LexicalFeaturizer:
     def _transform(self, texts: Sequence[str]) -> Sparse:
         """Row-normalised [words | chars] TF-IDF matrix."""
         clipped = [clip_lexical(t) for t in texts]
-        w = self.words.transform(clipped)
-        blocks = [w, self.chars.transform(clipped) * self.char_weight]
-        if self.cased is not None and self.cased_chars is not None:
-            blocks += [self.cased.transform(clipped), self.cased_chars.transform(clipped)]
+        vecs = [v for v in (self.words, self.chars, self.cased, self.cased_chars) if v is not None]
+        return self._combine([v.transform(clipped) for v in vecs])
+
+    def _combine(self, blocks: list[Sparse]) -> Sparse:
+        """[words | chars x char_weight | cased words | cased chars], each row normalised."""
+        blocks = [blocks[0], blocks[1] * self.char_weight, *blocks[2:]]
         return sp.csr_matrix(normalize(sp.hstack(blocks).tocsr()))
 
     def top_cues(self, row: Sparse, weights: Floats, k: int = 5) -> list[tuple[str, float]]:
@@ -215,11 +236,13 @@ class CalibratedText:
         counts = np.bincount(labels, minlength=2)
         if counts.min() == 0:
             self.constant = float(labels.mean()) if len(labels) else 0.0
+            if fit_lexical:
+                self.lexical.release_fit_rows()
             return self
         self.constant = None
-        self.counts.fit([clip_lexical(t) for t in texts])
+        counted = self.counts.fit_transform([clip_lexical(t) for t in texts])
         use_dense = dense is not None and dense.ndim == 2 and dense.shape[1] > 0
-        views = self._views(texts, dense)
+        views = self._views(texts, dense, counted)
         k = int(min(self.folds, counts.min()))
         cols: list[Floats] = []
         self.bases = []
@@ -236,12 +259,18 @@ class CalibratedText:
         self.lex_svm = self.bases[0][1]
         self.meta = LogisticRegression(C=1.0).fit(self._stack(cols, extra), labels)
         self.weights = np.asarray(np.ravel(self.lex_svm.coef_), dtype=np.float64)
+        if fit_lexical:
+            self.lexical.release_fit_rows()
         return self
 
-    def _views(self, texts: Sequence[str], dense: npt.NDArray[Any] | None) -> dict[str, Any]:
+    def _views(
+        self, texts: Sequence[str], dense: npt.NDArray[Any] | None, counted: Sparse | None = None
+    ) -> dict[str, Any]:
         views: dict[str, Any] = {
             "lexical": self.lexical.transform(texts),
-            "counts": self.counts.transform([clip_lexical(t) for t in texts]),
+            "counts": counted
+            if counted is not None
+            else self.counts.transform([clip_lexical(t) for t in texts]),
         }
         if dense is not None:
             views["dense"] = dense

@@ -80,6 +80,8 @@ class RelevanceModel:
         self.trained = True  # lexical vocabulary ready: signals() can compute lexical similarity now
         extra = self._extra(self.signals(texts, vectors, topic))
         self.clf.fit(texts, y, dense=vectors, extra=extra, fit_lexical=False)
+        if not self.shared_lexical:
+            self.clf.lexical.release_fit_rows()
         return self
 
     def score(self, texts: Sequence[str], vectors: Vectors, topic: Topic) -> RelevanceScores:

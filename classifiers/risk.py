@@ -93,6 +93,8 @@ class RiskModel:
             extra = sims.max(axis=1, keepdims=True)
         self.clf.fit(texts, y, dense=vectors, extra=extra, fit_lexical=False)
         self.trained = True
+        if not self.shared_lexical:
+            self.clf.lexical.release_fit_rows()
         return self
 
     def score(

@@ -187,6 +187,7 @@ def train_bundle(
     risk = RiskModel(lexical=lexical).fit(
         [texts[i] for i in risk_idx], vectors[risk_idx], claims, np.asarray(risk_y, dtype=np.int64)
     )
+    lexical.release_fit_rows()
     ver = version or new_version()
     card: dict[str, Any] = {
         "version": ver,

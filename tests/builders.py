@@ -10,6 +10,9 @@ and "# review", each appended by its owner.
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import sqlite_utils
 
 from monitor.store.db import write
@@ -244,3 +247,26 @@ def mark_published_long_ago(db: sqlite_utils.Database, assignment_id: int, url: 
             "UPDATE assignments SET status = 'published', published_url = ?, updated_at = ? WHERE id = ?",
             [url, at, assignment_id],
         )
+
+
+def seed_subset(folder: Path, every: int = 3, flip: bool = False) -> Path:
+    """A labelled-data folder holding every n-th row of the project's seed.csv (training on fewer rows keeps
+    tests fast), labels inverted with `flip`."""
+    from monitor.classify.train import REPO_SEED
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        (REPO_SEED / "seed.csv").open(encoding="utf-8") as src,
+        (folder / "seed.csv").open("w", encoding="utf-8") as dst,
+    ):
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
+        writer.writeheader()
+        for i, row in enumerate(reader):
+            if i % every:
+                continue
+            if flip:
+                row["relevant"] = str(1 - int(row["relevant"]))
+                row["false_claim"] = str(1 - int(row["false_claim"]))
+            writer.writerow(row)
+    return folder

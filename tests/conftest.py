@@ -67,6 +67,23 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def seed_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One seed-model cache for the session (monitor.classify.seed_cache): each throwaway installation that
+    classifies with no model trains the first model from the seed data once per distinct input, not once
+    per test. Subprocesses (the demo, workers) inherit it. Tests of the cache itself set their own."""
+    from monitor.classify.seed_cache import ENV
+
+    previous = os.environ.get(ENV)
+    folder = tmp_path_factory.mktemp("seed-model-cache")
+    os.environ[ENV] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = previous
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a config.yaml under tmp_path (base config updated with **overrides); return its path."""

@@ -16,28 +16,17 @@ from monitor.cli import cli
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
+from tests.builders import seed_subset
 from tests.fakes import HashingEncoder
-
-
-def small_seed(folder: Path, every: int = 3) -> Path:
-    """Every n-th seed row: fast enough to train and cross-validate in a test."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (
-        (REPO_SEED / "seed.csv").open(encoding="utf-8") as src,
-        (folder / "seed.csv").open("w", encoding="utf-8") as dst,
-    ):
-        rows = list(csv.DictReader(src))
-        writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows[::every])
-    return folder
 
 
 @pytest.fixture
 def fake_cli(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Callable[..., Result]]:
     """Run the CLI with the fake encoder standing in for the configured model."""
     model = "bundled:all-MiniLM-L6-v2"
-    config = make_config(classifier={"model": model, "labelled_data": str(small_seed(tmp_path / "labelled"))})
+    config = make_config(
+        classifier={"model": model, "labelled_data": str(seed_subset(tmp_path / "labelled"))}
+    )
     key = (model, "bundled:all-MiniLM-L6-v2", 0, "cpu")
     saved = encoder_mod._encoders.get(key)
     encoder_mod._encoders[key] = (HashingEncoder(), None)

@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from classifiers.risk import KnownClaims
-from classifiers.train import load_seed, save_bundle, train_bundle
-from monitor.classify.model import model_kind, topic_of
+from monitor.classify.model import model_kind
 from monitor.classify.score import run_classify
-from monitor.classify.train import REPO_SEED, train_models
+from monitor.classify.train import ensure_model, train_models
 from monitor.config import Config, load_config
 from monitor.store import connect, write
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
-from tests.builders import add_approved_rebuttal, add_claim, add_narrative, put_in_cluster
+from tests.builders import add_approved_rebuttal, add_claim, add_narrative, put_in_cluster, seed_subset
 from tests.fakes import HashingEncoder
 
 TOPIC = {
@@ -57,21 +55,10 @@ def cdb(cfg: Config) -> Any:
     database.conn.close()
 
 
-_SEED_BUNDLE: dict[str, Any] = {}
-
-
 def install_seed_model(cfg: Config, db: sqlite_utils.Database, encoder: HashingEncoder) -> str:
-    """Register a model trained once per session on the seed data (training in every test is slow)."""
-    if encoder.model_id not in _SEED_BUNDLE:
-        examples = load_seed(REPO_SEED)
-        vecs = encoder.encode([ex.text for ex in examples])
-        topic = topic_of(cfg, db, encoder)
-        _SEED_BUNDLE[encoder.model_id] = train_bundle(
-            examples, vecs, topic, KnownClaims.none(), encoder.model_id
-        )
-    bundle = _SEED_BUNDLE[encoder.model_id]
-    path = save_bundle(bundle, cfg.state_path / "models" / bundle.version)
-    store.register_model(db, model_kind(encoder.model_id), bundle.version, str(path), bundle.card, True)
+    """The model a fresh install gets from the seed data: trained once per session, then copied from the
+    session's seed-model cache (monitor.classify.seed_cache) into each test's installation."""
+    bundle, _ = ensure_model(cfg, db, encoder)
     return bundle.version
 
 
@@ -192,12 +179,16 @@ def test_reasons_name_nearest_claim_sentence_model_and_cues(
     assert fake_encoder.model_id in labels["Model"]
 
 
-def test_new_model_version_rescores_everything(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+def test_new_model_version_rescores_everything(
+    cfg: Config, cdb: Any, fake_encoder: HashingEncoder, tmp_path: Path
+) -> None:
     install_seed_model(cfg, cdb, fake_encoder)
     add(cdb, FALSE_VI)
     add(cdb, OFF_VI)
     first = run_classify(cfg, cdb, encoder=fake_encoder)
-    report = train_models(cfg, cdb, encoder=fake_encoder, cross_validate=False)
+    # A third of the seed data: any newer model will do, and it trains in seconds.
+    small = seed_subset(tmp_path / "labelled")
+    report = train_models(cfg, cdb, encoder=fake_encoder, cross_validate=False, data_dir=small)
     assert report.activated and report.version != first.model_version
     second = run_classify(cfg, cdb, encoder=fake_encoder)
     assert second.model_version == report.version and second.scored == 2
@@ -206,7 +197,14 @@ def test_new_model_version_rescores_everything(cfg: Config, cdb: Any, fake_encod
     assert versions == {first.model_version, report.version}
 
 
-def test_another_encoder_gets_its_own_model(cfg: Config, cdb: Any, fake_encoder: HashingEncoder) -> None:
+def test_another_encoder_gets_its_own_model(
+    make_config: Callable[..., Path], fake_encoder: HashingEncoder, tmp_path: Path
+) -> None:
+    # A third of the seed data: two models train here, and any model will do.
+    cfg = load_config(
+        make_config(topic=TOPIC, classifier={"labelled_data": str(seed_subset(tmp_path / "s"))})
+    )
+    cdb = connect(cfg.database_path)
     install_seed_model(cfg, cdb, fake_encoder)
     add(cdb, FALSE_VI)
     run_classify(cfg, cdb, encoder=fake_encoder)
@@ -216,3 +214,4 @@ def test_another_encoder_gets_its_own_model(cfg: Config, cdb: Any, fake_encoder:
     assert report.trained and report.scored == 1
     kinds = {m["kind"] for m in store.list_models(cdb)}
     assert kinds == {model_kind("fake-hashing-64"), model_kind("fake-hashing-32")}
+    cdb.conn.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from monitor.errors import ModelError
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
-from tests.builders import add_decided_flag
+from tests.builders import add_decided_flag, seed_subset
 from tests.fakes import HashingEncoder
 
 
@@ -77,26 +76,6 @@ def test_decisions_feed_training(cfg: Config, cdb: Any, fake_encoder: HashingEnc
     train_dec, held = split_decisions(decision_examples(cdb))
     assert report.card["data"]["decisions"] == len(train_dec) and len(held) >= 1
     assert report.card["data"]["held_out_decisions"] == len(held)
-
-
-def seed_subset(folder: Path, every: int = 3, flip: bool = False) -> Path:
-    """Every n-th seed row (training on fewer rows keeps tests fast), labels inverted with `flip`."""
-    folder.mkdir(parents=True)
-    with (
-        (REPO_SEED / "seed.csv").open(encoding="utf-8") as src,
-        (folder / "seed.csv").open("w", encoding="utf-8") as dst,
-    ):
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
-        writer.writeheader()
-        for i, row in enumerate(reader):
-            if i % every:
-                continue
-            if flip:
-                row["relevant"] = str(1 - int(row["relevant"]))
-                row["false_claim"] = str(1 - int(row["false_claim"]))
-            writer.writerow(row)
-    return folder
 
 
 def test_new_model_replaces_current_only_when_not_worse(
@@ -193,3 +172,25 @@ def test_relevance_heuristic_without_labels(fake_encoder: HashingEncoder) -> Non
     texts = ["nghe nói sáp nhập tỉnh xong phải cài VNeID", "giá vàng hôm nay tăng"]
     s = RelevanceModel().score(texts, fake_encoder.encode(texts), topic)
     assert s.probability[0] > 0.5 > s.probability[1]
+
+
+def test_fitted_rows_are_the_rows_a_fresh_transform_gives_and_are_never_pickled() -> None:
+    import pickle
+
+    from classifiers.features import LexicalFeaturizer
+
+    texts = [
+        "Sáp nhập tỉnh xong phải làm lại căn cước, mất phí 200 nghìn!!!",
+        "sap nhap tinh xong phai lam lai can cuoc",
+        "VNeID bị khoá nếu không đăng nhập trong 30 ngày?",
+        "Vietnam will ban cash from January.",
+        "Giá vàng hôm nay tăng mạnh.",
+    ] * 2
+    lex = LexicalFeaturizer().fit(texts)
+    subset = [texts[3], texts[0], texts[4]]
+    kept = lex.transform(subset).toarray()
+    fresh = lex._transform(subset).toarray()
+    np.testing.assert_allclose(kept, fresh, rtol=0, atol=1e-6)
+    assert "_fit_rows" not in pickle.loads(pickle.dumps(lex)).__dict__
+    lex.release_fit_rows()
+    assert "_fit_rows" not in lex.__dict__

@@ -16,7 +16,6 @@ import pytest
 
 from bench.detection import workspace
 from monitor.classify.evaluate import evaluate_set
-from monitor.classify.train import train_models
 from monitor.library.io import import_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +33,8 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         REPO / "data" / "rebuttals" / "starter.yaml",
         approver={"id": None, "username": "test", "role": "admin"},
     )
-    train_models(cfg, db, force=True, cross_validate=False)  # type: ignore[arg-type]
+    # evaluate_set scores with the model a fresh install trains from data/labelled (ensure_model; within
+    # the test session, the copy from the session's seed-model cache).
     return evaluate_set(cfg, db, EVAL_SET)  # type: ignore[arg-type]
 
 

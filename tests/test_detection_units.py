@@ -23,8 +23,8 @@ from monitor.library.io import import_file
 from monitor.store import connect
 from monitor.store import scores as store
 from monitor.store.items import NewItem, add_item
+from tests.builders import seed_subset
 from tests.fakes import HashingEncoder
-from tests.test_classify_cli import small_seed
 
 STARTER = Path(__file__).resolve().parent.parent / "data" / "rebuttals" / "starter.yaml"
 ADMIN = {"id": None, "username": "test", "role": "admin"}
@@ -110,7 +110,7 @@ def fake_setup(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Cal
     config = make_config(
         classifier={
             "model": model,
-            "labelled_data": str(small_seed(tmp_path / "labelled")),
+            "labelled_data": str(seed_subset(tmp_path / "labelled")),
             # risk 1.0: the style model alone (a logistic probability) never flags; the library does.
             "thresholds": {"relevance": 0.0, "library_min_model_risk": 0.0, "risk": 1.0},
         },

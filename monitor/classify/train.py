@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,17 @@ from classifiers.embed import Encoder
 from classifiers.evaluate import binary_metrics, cross_validated, plot_pr
 from classifiers.features import clip
 from classifiers.risk import KnownClaims
-from classifiers.train import Example, ModelBundle, load_seed, save_bundle, train_bundle, write_card
+from classifiers.train import (
+    Example,
+    ModelBundle,
+    load_seed,
+    new_version,
+    save_bundle,
+    train_bundle,
+    write_card,
+)
 from classifiers.vectorpack import pack_path, read_pack
+from monitor.classify import seed_cache
 from monitor.classify.encoder import encode_cached
 from monitor.classify.model import get_encoder, load_active, model_kind, topic_of
 from monitor.config import Config
@@ -103,6 +113,12 @@ class TrainReport:
     card: dict[str, Any] = field(default_factory=dict)
 
 
+def card_thresholds(cfg: Config) -> dict[str, float]:
+    """The thresholds a model card records (the ones the installation flags with)."""
+    t = cfg.classifier.thresholds
+    return {"relevance": t.relevance, "risk": t.risk, "narrative": t.narrative}
+
+
 def train_models(
     cfg: Config,
     db: Any,
@@ -143,7 +159,7 @@ def train_models(
     card = bundle.card
     card["data"]["folder"] = str(folder)
     card["data"]["held_out_decisions"] = len(held)
-    card["thresholds"] = {"relevance": t.relevance, "risk": t.risk, "narrative": t.narrative}
+    card["thresholds"] = card_thresholds(cfg)
     if cross_validate:
         step("cross-validating (5 folds)")
         card["metrics"] = {"cross_validated": cv_metrics(examples, vectors, topic, claims, cfg)[0]}
@@ -180,10 +196,24 @@ def train_models(
 
 
 def ensure_model(cfg: Config, db: Any, encoder: Encoder) -> tuple[ModelBundle, bool]:
-    """The active model, training one from the seed data when none exists (a fresh install)."""
+    """The active model, training one from the seed data when none exists (a fresh install).
+
+    With MISINFO_MODEL_CACHE set, a model trained from the same seed data, topic, encoder and code by
+    another installation on this machine is copied instead (monitor.classify.seed_cache).
+    """
     bundle = load_active(cfg, db, encoder)
     if bundle is not None:
         return bundle, False
+    folder = seed_folder(cfg)
+    # Only a model of the seed data alone is shared: decisions belong to this installation.
+    key = None
+    if seed_cache.cache_root() is not None and not store.training_decisions(db):
+        topic = {"descriptions": cfg.topic.descriptions, "keywords": list(cfg.topic.keywords)}
+        key = seed_cache.seed_key(folder, encoder.model_id, topic)
+        if _reuse(cfg, db, encoder, key, folder):
+            bundle = load_active(cfg, db, encoder)
+            if bundle is not None:
+                return bundle, True
     log.warning(
         "classifier: no trained model for encoder %s yet; training one from the seed data", encoder.model_id
     )
@@ -193,7 +223,36 @@ def ensure_model(cfg: Config, db: Any, encoder: Encoder) -> tuple[ModelBundle, b
         raise ModelError(
             f"training produced no usable model ({report.message}) — run `misinfo train` and read its output"
         )
+    if key is not None:
+        seed_cache.keep(key, cfg.state_path / "models" / bundle.version)
     return bundle, True
+
+
+def _reuse(cfg: Config, db: Any, encoder: Encoder, key: str, folder: Path) -> bool:
+    """Install the cached seed model of `key` as this installation's active model (False: none cached)."""
+    cached = seed_cache.fetch(key)
+    if cached is None:
+        return False
+    bundle, entry = cached
+    original = bundle.version
+    bundle.version = new_version()  # this installation's own copy
+    card = bundle.card
+    card["version"] = bundle.version
+    card["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    card["data"]["folder"] = str(folder)
+    card["thresholds"] = card_thresholds(cfg)
+    card["activated"] = True
+    card["activation_reason"] = f"no active model; copied from the seed-model cache {entry} (key {key[:12]})"
+    card["copied_from"] = {"cache": str(entry), "key": key, "version": original}
+    path = save_bundle(bundle, cfg.state_path / "models" / bundle.version)
+    store.register_model(db, model_kind(encoder.model_id), bundle.version, str(path), card, True)
+    log.warning(
+        "classifier: no trained model for encoder %s yet; copied the one trained from the same seed data "
+        "from the model cache %s",
+        encoder.model_id,
+        entry,
+    )
+    return True
 
 
 def cv_metrics(
