@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,20 @@ def char_svm_baseline(
     return np.asarray(svm.predict(vec.transform(test_texts)), dtype=np.int64)
 
 
+CACHE_ENV = "MISINFO_EMBEDDING_CACHE"
+
+
+def embedding_cache(name: str) -> Path:
+    """Where embeddings of benchmark texts are kept between runs: `$MISINFO_EMBEDDING_CACHE/<name>`, else
+    `$XDG_CACHE_HOME/misinfo-monitor/<name>` (`~/.cache/misinfo-monitor/<name>`). Outside the checkout, so
+    a fresh clone or `make clean` does not throw away minutes of encoding; entries are keyed by the model
+    id and a hash of the exact texts, so a stale one is never read."""
+    root = os.environ.get(CACHE_ENV, "").strip()
+    if not root:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME", "").strip() or "~/.cache", "misinfo-monitor")
+    return Path(root).expanduser() / name
+
+
 def cached_encode(encoder: Encoder, texts: Sequence[str], cache_dir: Path, batch_size: int = 64) -> Vectors:
     """Encode texts once and keep the vectors in cache_dir (keyed by the texts and the model id)."""
     digest = hashlib.sha256()
@@ -172,7 +187,7 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], cache_dir: Path, batch
             return np.asarray(vectors, dtype=np.float32)
     vectors = encoder.encode(list(texts), batch_size=batch_size)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)
     tmp.replace(path)
     return vectors

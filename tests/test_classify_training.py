@@ -194,3 +194,24 @@ def test_fitted_rows_are_the_rows_a_fresh_transform_gives_and_are_never_pickled(
     assert "_fit_rows" not in pickle.loads(pickle.dumps(lex)).__dict__
     lex.release_fit_rows()
     assert "_fit_rows" not in lex.__dict__
+
+
+def test_benchmark_embeddings_are_cached_outside_the_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from classifiers.evaluate import CACHE_ENV, cached_encode, embedding_cache
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert embedding_cache("bench") == tmp_path / "xdg" / "misinfo-monitor" / "bench"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert embedding_cache("bench") == Path.home() / ".cache" / "misinfo-monitor" / "bench"
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "own"))
+    folder = embedding_cache("bench")
+    assert folder == tmp_path / "own" / "bench"
+    enc = HashingEncoder()
+    first = cached_encode(enc, ["một", "hai"], folder)
+    again = cached_encode(enc, ["một", "hai"], folder)
+    assert enc.calls == 1 and np.array_equal(first, again), "the second call reads the cache"
+    cached_encode(enc, ["một", "ba"], folder)
+    assert enc.calls == 2 and len(list(folder.glob("*.npy"))) == 2

@@ -267,10 +267,10 @@ def read_labelled_csv(path: str, text_col: str, label_col: str, positive: str) -
 @click.option(
     "--cache",
     "cache_dir",
-    default="var/cache/bench",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="Folder where embeddings of the CSV texts are cached between runs.",
+    help="Folder where embeddings of the CSV texts are cached between runs "
+    "[default: ~/.cache/misinfo-monitor/bench, or $MISINFO_EMBEDDING_CACHE/bench].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print figures; the last line is one JSON object.")
 def bench_classify(
@@ -280,7 +280,7 @@ def bench_classify(
     label_col: str,
     positive: str,
     embeddings: bool,
-    cache_dir: str,
+    cache_dir: str | None,
     as_json: bool,
 ) -> None:
     """Train the risk classifier on labelled CSVs and report weighted F1, precision, recall on a test CSV.
@@ -314,14 +314,16 @@ def bench_classify(
     embedder = "none"
     if embeddings:
         from classifiers.embed import DEFAULT_MODEL, load_encoder
-        from classifiers.evaluate import cached_encode
+        from classifiers.evaluate import cached_encode, embedding_cache
         from classifiers.features import clip
+
+        cache = Path(cache_dir) if cache_dir else embedding_cache("bench")
 
         encoder, warning = load_encoder(DEFAULT_MODEL)
         if warning:
             click.echo(f"warning: {warning}", err=True)
-        train_vecs = cached_encode(encoder, [clip(t) for t in texts], Path(cache_dir))
-        test_vecs = cached_encode(encoder, [clip(t) for t in test_texts], Path(cache_dir))
+        train_vecs = cached_encode(encoder, [clip(t) for t in texts], cache)
+        test_vecs = cached_encode(encoder, [clip(t) for t in test_texts], cache)
         embedder = encoder.model_id
     figures: dict[str, Any] = benchmark(texts, labels, test_texts, test_labels, train_vecs, test_vecs)
     figures["embeddings"] = embedder

@@ -214,9 +214,9 @@ def match_cmd(ctx: click.Context, items: tuple[int, ...]) -> None:
     "--cache",
     "cache",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/cache/claim-retrieval"),
-    show_default=True,
-    help="Folder for cached claim embeddings.",
+    default=None,
+    help="Folder for cached claim embeddings "
+    "[default: ~/.cache/misinfo-monitor/claim-retrieval, or $MISINFO_EMBEDDING_CACHE/claim-retrieval].",
 )
 @click.option(
     "--no-dates",
@@ -249,7 +249,7 @@ def claim_retrieval_cmd(
     train_qrels: tuple[Path, ...],
     queries: Path,
     qrels: Path,
-    cache: Path,
+    cache: Path | None,
     no_dates: bool,
     kind: str,
     model: str | None,
@@ -266,6 +266,7 @@ def claim_retrieval_cmd(
         --queries $D/CT2022-Task2A-EN-Dev-Test_Queries.tsv --qrels $D/CT2022-Task2A-EN-Dev-Test_QRELs.tsv
     """
     from classifiers.embed import load_encoder
+    from classifiers.evaluate import embedding_cache
     from rebuttals.evaluate import run_claim_retrieval
 
     cfg = app(ctx).config
@@ -281,7 +282,7 @@ def claim_retrieval_cmd(
         queries,
         qrels,
         encoder,
-        cache,
+        cache or embedding_cache("claim-retrieval"),
         kind=kind,
         use_dates=not no_dates,
     )
