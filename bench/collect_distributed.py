@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -211,10 +210,9 @@ def main() -> None:
         "--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md"
     )
     args = parser.parse_args()
-    from tests.distributed_helpers import REDIS_INSTALL, RedisServer
+    from tests.distributed_helpers import RedisServer, exit_unless_redis
 
-    if shutil.which("redis-server") is None:
-        sys.exit(f"redis-server is missing: {REDIS_INSTALL}")
+    exit_unless_redis()
 
     receive, send_port = multiprocessing.get_context("fork").Pipe(duplex=False)
     server = multiprocessing.get_context("fork").Process(

@@ -257,10 +257,9 @@ def run(args: argparse.Namespace, database: str, label: str) -> dict[str, Any]:
     from monitor.distributed.app import COLLECT_TASK, DIGEST_TASK, configure, send
     from monitor.store import connect
     from tests.digest_seed import SmtpServer
-    from tests.distributed_helpers import REDIS_INSTALL, RedisServer
+    from tests.distributed_helpers import RedisServer, exit_unless_redis
 
-    if shutil.which("redis-server") is None:
-        sys.exit(f"redis-server is missing: {REDIS_INSTALL}")
+    exit_unless_redis()
 
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="misinfo-failover-"))

@@ -2,7 +2,7 @@
 dir) and `misinfo worker` / `misinfo beat` subprocesses, stopped (by their pid) when the test ends.
 
 `RedisServer` is also the benchmarks' redis-server (bench/failover.py, bench/collect_distributed.py); they
-check `shutil.which("redis-server")` first and exit with `REDIS_INSTALL` when it is missing."""
+call `exit_unless_redis()` first: it exits with `REDIS_INSTALL` when redis-server is missing."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ from tests.conftest import require
 
 REPO = Path(__file__).resolve().parent.parent
 REDIS_INSTALL = "apt-get install redis-server (`make install` and .ci/run do it when run as root)"
+
+
+def exit_unless_redis() -> None:
+    """For the benchmarks (not tests): exit with how to install redis-server when it is missing."""
+    if shutil.which("redis-server") is None:
+        sys.exit(f"redis-server is missing: {REDIS_INSTALL}")
 
 
 def free_port() -> int:
