@@ -40,6 +40,17 @@ def install(root: Path, labelled: Path, **classifier: Any) -> tuple[Config, Any]
     return cfg, connect(cfg.database_path)
 
 
+def first_installation(tmp_path: Path) -> tuple[Path, HashingEncoder]:
+    """A labelled folder and an encoder, with a first installation that trained its seed model (and so
+    filled the cache)."""
+    labelled = seed_subset(tmp_path / "labelled", every=4)
+    enc = HashingEncoder()
+    cfg, db = install(tmp_path / "one", labelled)
+    ensure_model(cfg, db, enc)
+    db.conn.close()
+    return labelled, enc
+
+
 def probabilities(cfg: Config, db: Any, bundle: Any, enc: HashingEncoder) -> np.ndarray:
     vectors = enc.encode(TEXTS)
     topic = topic_of(cfg, db, enc)
@@ -92,10 +103,7 @@ def test_second_installation_copies_the_seed_model(
 
 
 def test_changed_seed_data_or_topic_trains_again(cache: Path, tmp_path: Path) -> None:
-    labelled = seed_subset(tmp_path / "labelled", every=4)
-    enc = HashingEncoder()
-    cfg1, db1 = install(tmp_path / "one", labelled)
-    ensure_model(cfg1, db1, enc)
+    labelled, enc = first_installation(tmp_path)
     with (labelled / "seed.csv").open("a", encoding="utf-8") as fh:
         fh.write('"Tin đồn mới: sáp nhập xong phải nộp phí đổi sổ hộ khẩu",vi,1,1,\n')
     cfg2, db2 = install(tmp_path / "two", labelled)
@@ -106,15 +114,11 @@ def test_changed_seed_data_or_topic_trains_again(cache: Path, tmp_path: Path) ->
     key_b = seed_cache.seed_key(labelled, enc.model_id, {"descriptions": {}, "keywords": ["sáp nhập"]})
     key_c = seed_cache.seed_key(labelled, "another-encoder", {"descriptions": {}, "keywords": []})
     assert len({key_a, key_b, key_c}) == 3
-    db1.conn.close()
     db2.conn.close()
 
 
 def test_installation_with_decisions_trains_its_own(cache: Path, tmp_path: Path) -> None:
-    labelled = seed_subset(tmp_path / "labelled", every=4)
-    enc = HashingEncoder()
-    cfg1, db1 = install(tmp_path / "one", labelled)
-    ensure_model(cfg1, db1, enc)
+    labelled, enc = first_installation(tmp_path)
     cfg2, db2 = install(tmp_path / "two", labelled)
     from monitor.store.items import NewItem, add_item
 
@@ -122,17 +126,13 @@ def test_installation_with_decisions_trains_its_own(cache: Path, tmp_path: Path)
     add_decided_flag(db2, item_id, "linked", None, at="2026-11-01T00:00:00+00:00")
     bundle, _ = ensure_model(cfg2, db2, enc)
     assert "copied_from" not in bundle.card and bundle.card["data"]["decisions"] == 1
-    db1.conn.close()
     db2.conn.close()
 
 
 def test_broken_cache_entry_is_ignored_and_nothing_is_lost(
     cache: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    labelled = seed_subset(tmp_path / "labelled", every=4)
-    enc = HashingEncoder()
-    cfg1, db1 = install(tmp_path / "one", labelled)
-    ensure_model(cfg1, db1, enc)
+    labelled, enc = first_installation(tmp_path)
     (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
     (entry / "model.pkl").write_bytes(b"not a pickle")
     cfg2, db2 = install(tmp_path / "two", labelled)
@@ -140,7 +140,6 @@ def test_broken_cache_entry_is_ignored_and_nothing_is_lost(
         bundle, trained = ensure_model(cfg2, db2, enc)
     assert trained and "copied_from" not in bundle.card
     assert "cannot be read" in caplog.text and str(entry) in caplog.text
-    db1.conn.close()
     db2.conn.close()
 
 
