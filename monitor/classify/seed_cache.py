@@ -8,9 +8,9 @@ workspace and the test suite's many throwaway installations do; `misinfo train` 
 
 An entry is keyed by a sha256 over everything training reads: every file of the labelled data folder,
 the topic (descriptions, keywords), the encoder's model id, the source of the training code and the
-versions of the libraries that pickle the model. (Thresholds do not change a model: the copy's card gets
-the installation's own.) Any change
-makes a new key; an entry that cannot be read is ignored (and training runs as usual).
+versions of the libraries that pickle the model. Any change makes a new key; an entry that cannot be read
+is ignored (and training runs as usual). Thresholds do not change a model: the copy's card gets the
+installation's own.
 """
 
 from __future__ import annotations
