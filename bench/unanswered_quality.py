@@ -9,8 +9,8 @@ Measures and records, labelled:
   other sets). Parameters and method choices were made on these figures.
 - the evaluation sets data/eval/novel_rumours*.tsv (EVAL_SETS: written apart by other writers,
   measured with the frozen method, never tuned on; data/eval/README.md).
-The parameters are the config defaults (group.threshold, group.dense_weight, group.within_claim_alpha,
-group.accurate_floor, group.regroup_max_items). Items arrive in shuffled batches of 25; dev figures are the
+The parameters are the config defaults (group.threshold, group.english_threshold, group.dense_weight,
+group.within_claim_alpha, group.accurate_floor, group.regroup_max_items). Items arrive in shuffled batches of 25; dev figures are the
 mean over 5 shuffles.
 
 Two figures per set. "grouping only" (the primary one, the one the quality gate uses): every post of the set is
@@ -139,6 +139,7 @@ def main() -> None:
     tolerant = TolerantEncoder(encoder)
     params = {
         "threshold": g.threshold,
+        "english_threshold": g.english_threshold,
         "dense_weight": g.dense_weight,
         "within_claim_alpha": g.within_claim_alpha,
         "accurate_floor": g.accurate_floor,
@@ -184,6 +185,7 @@ def main() -> None:
             entered=entered,
             accurate_floor=g.accurate_floor,
             regroup_max_items=g.regroup_max_items,
+            english_threshold=g.english_threshold,
         )
         figures = {
             "set": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),

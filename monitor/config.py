@@ -367,6 +367,16 @@ class GroupConfig(Strict):
         "this. Chosen for the bundled encoder on the paraphrase sets of data/labelled/paraphrases, each "
         "measured with a projection learned without it.",
     )
+    english_threshold: float = Field(
+        default=0.10,
+        ge=-1,
+        le=1,
+        description="With the bundled encoder (a vector pack, so the writing kinds are calibrated), posts in "
+        "English are placed after the Vietnamese ones: each joins the group of Vietnamese posts whose average "
+        "similarity to it is highest when that reaches this (the same claim across languages scores lower); "
+        "the English posts left over are grouped among themselves with group.threshold. Chosen with it on the "
+        "paraphrase sets, cross-fitted.",
+    )
     dense_weight: float = Field(
         default=0.85,
         ge=0,

@@ -104,6 +104,7 @@ def test_rumours_land_together_in_groups_of_one_rumour(
         g.within_claim_alpha,
         accurate_floor=g.accurate_floor,
         regroup_max_items=g.regroup_max_items,
+        english_threshold=g.english_threshold,
     )
     assert figures["together_mean"] >= together, figures["together"]
     assert figures["purity_mean"] >= purity, figures

@@ -4,7 +4,10 @@ Plain similarity of two posts = `dense_weight` x cosine of their projected encod
 cosine of their folded-syllable TF-IDF vectors (diacritics stripped, so unaccented posts meet accented ones; English
 posts meet Vietnamese ones through the multilingual encoder). Both parts are unit vectors, so the joint
 feature vector is their weighted concatenation and its dot product is that similarity; with the projection's
-calibration (below) the two parts' dot products are weighted per pair of writing kinds instead.
+calibration (below) the two parts' dot products are weighted per pair of writing kinds instead. The joint rows
+(`Rows`) keep the encoder part dense and the lexical part sparse (terms hashed into 2^20 columns, so that two
+terms rarely share one: with 2,048 columns the collisions made unrelated posts alike by spelling, and grouping
+cost purity).
 
 The encoder vectors go through the claim projection (`Projection`, learned from the labelled narratives by
 monitor.group.projection): each centred on the mean of the on-topic posts written the same way (WRITINGS) and
@@ -24,9 +27,17 @@ Two corrections learned from the labelled data come with the projection (`Pairs`
   accurate) reads as accurate, P(false claim) < `accurate_floor`, stay on their own: accurate news on one topic
   otherwise forms groups of its own and joins rumour groups.
 
-Clustering is average linkage with a similarity threshold (SciPy's hierarchical clustering),
-made incremental: a new item joins the existing group whose average similarity to it is highest, when
-that reaches the threshold (the same rule average linkage applies); the items left over are clustered
+Clustering is average linkage with a similarity threshold (SciPy's hierarchical clustering), in two stages
+when the calibration knows how posts are written: the Vietnamese posts (accented or not) are clustered first, then
+each English post, in turn, joins the group whose average similarity to it is highest when that reaches
+`english_threshold` (lower than the threshold: a cross-language similarity is lower for the same claim); the
+English posts left over are clustered among themselves. Clustered all at once, the English posts of a rumour
+pair up with each other first (one language, one translator's wording) and that pair's average to the rumour's
+Vietnamese posts then falls short: on the paraphrase sets, cross-fitted, 21% of English posts ended outside
+their rumour's main group at the threshold, 10% in two stages.
+The clustering is made incremental: a new item joins the existing group whose average similarity to it is highest, when
+that reaches the threshold (the same rule average linkage applies; an English post: `english_threshold`, to a
+group with a Vietnamese post); the items left over are clustered
 among themselves and form new groups. Then `regroup` re-runs average linkage over the open groups the
 arrival touched and their neighbours (all of them while the open pool is small), so that early mistakes
 are undone as more paraphrases arrive.
@@ -52,10 +63,11 @@ from classifiers.text import bigrams, folded_syllables, sentences
 Floats = npt.NDArray[np.float32]
 
 DEFAULT_THRESHOLD = 0.15
+DEFAULT_ENGLISH_THRESHOLD = 0.10
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_WITHIN_CLAIM_ALPHA = 2.0
 MAX_LEXICAL_CHARS = 4000
-LEXICAL_DIM = 2048  # hashed folded terms: dense rows stay small at 10,000 posts
+LEXICAL_DIM = 2**20  # hashed folded terms, a sparse part of the rows: collisions are rare
 CENTRE_SHRINK = 20.0
 DEFAULT_ACCURATE_FLOOR = 0.3
 DEFAULT_REGROUP_MAX_ITEMS = 1000
@@ -63,6 +75,7 @@ LANGUAGES = ("vi", "en")  # what the language identifier is asked to choose betw
 # How a post is written, the calibration's index: 0 Vietnamese with diacritics (and any language not English),
 # 1 English, 2 Vietnamese typed without diacritics.
 WRITINGS = ("vi", "en", "vi-unaccented")
+ENGLISH = WRITINGS.index("en")
 # A non-English post with fewer of its letters carrying diacritics (or đ) than this share is unaccented.
 UNACCENTED_SHARE = 0.02
 NEIGHBOUR_SHARE = 0.5  # regroup: groups whose average similarity to a touched one reaches this x threshold
@@ -145,11 +158,53 @@ def within_claim_projection(
     return Projection(mean.astype(np.float32), matrix.astype(np.float32), kind_means=kind_means)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Joint feature rows: the encoder part (`dense`, n x k) and the lexical part (`lexical`, sparse n x m); a
+    joint row is their concatenation, and its dot product with another the sum of the two parts' products."""
+
+    dense: Floats
+    lexical: sparse.csr_matrix
+
+    def __len__(self) -> int:
+        return int(self.dense.shape[0])
+
+    def take(self, idx: Sequence[int] | npt.NDArray[np.int64]) -> Rows:
+        """The rows `idx`, in that order."""
+        i = np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64)
+        return Rows(self.dense[i], self.lexical[i])
+
+    def dots(self, other: Rows) -> tuple[Floats, Floats]:
+        """Dot products of these rows with `other`'s, each part on its own: (dense, lexical), len(self) x
+        len(other)."""
+        dense: Floats = np.asarray(self.dense @ other.dense.T, dtype=np.float32)
+        lexical: Floats = np.asarray((self.lexical @ other.lexical.T).toarray(), dtype=np.float32)
+        return dense, lexical
+
+    def summed(self, indicator: sparse.csr_matrix) -> Rows:
+        """indicator @ rows, each part: per line of `indicator`, the weighted sum of the rows it names."""
+        return Rows(
+            np.asarray(indicator @ self.dense, dtype=np.float32), sparse.csr_matrix(indicator @ self.lexical)
+        )
+
+
+def as_rows(rows: Rows | Floats, pairs: Pairs | int | None = None) -> Rows:
+    """`rows` as Rows: a plain array is split at `pairs.dense_dim` (or at `pairs` given as a number; without
+    either: all of it dense)."""
+    if isinstance(rows, Rows):
+        return rows
+    x = np.asarray(rows, dtype=np.float32)
+    split = pairs.dense_dim if isinstance(pairs, Pairs) else pairs
+    k = x.shape[1] if split is None or split <= 0 else int(split)
+    return Rows(np.ascontiguousarray(x[:, :k]), sparse.csr_matrix(x[:, k:]))
+
+
 @dataclass
 class Pairs:
     """How pairs of feature rows compare beyond the dot product: per row its writing kind (`lang`, WRITINGS
     index) and whether it stays alone; per pair of kinds, the weight of the dense part's dot product
-    (`dense_scale`, rows[:, :dense_dim]), of the lexical part's (`lexical_scale`, the rest) and an `offset`."""
+    (`dense_scale`), of the lexical part's (`lexical_scale`) and an `offset`. `dense_dim`: where a plain array
+    of joint rows splits into the two parts (`as_rows`)."""
 
     lang: npt.NDArray[np.int64]
     alone: npt.NDArray[np.bool_]
@@ -163,21 +218,13 @@ class Pairs:
         """How many writing kinds the calibration tells apart."""
         return int(self.offset.shape[0])
 
-    def scaled(self, sums: Floats, a: int, b: int) -> Floats:
-        """`sums` (of rows of kind `b`) with their dense and lexical parts weighted for kind `a` against kind `b`:
-        x @ scaled.T, x of kind `a`, is then their calibrated similarity without its offset."""
-        out = np.empty_like(sums)
-        out[:, : self.dense_dim] = sums[:, : self.dense_dim] * self.dense_scale[a, b]
-        out[:, self.dense_dim :] = sums[:, self.dense_dim :] * self.lexical_scale[a, b]
-        return out
-
 
 @dataclass
 class Features:
     """Joint feature rows (one per text) and each text's folded terms with the pool's document frequencies;
     `pairs` when the projection brought a calibration or a claim model."""
 
-    rows: Floats
+    rows: Rows
     terms: list[list[str]]
     df: Counter[str]
     pairs: Pairs | None = None
@@ -201,15 +248,16 @@ def language(text: str) -> int:
     return LANGUAGES.index(str(lang)) if str(lang) in LANGUAGES else 0
 
 
-def similarities(rows: Floats, a: Sequence[int], b: Sequence[int], pairs: Pairs | None = None) -> Floats:
+def similarities(
+    rows: Rows | Floats, a: Sequence[int], b: Sequence[int], pairs: Pairs | None = None
+) -> Floats:
     """Similarities of rows `a` to rows `b`, calibrated by the pair of writing kinds; -1 with a post that stays alone."""
+    x = as_rows(rows, pairs)
     ia, ib = np.asarray(list(a), dtype=np.int64), np.asarray(list(b), dtype=np.int64)
+    dense, lexical = x.take(ia).dots(x.take(ib))
     if pairs is None:
-        plain: Floats = (rows[ia] @ rows[ib].T).astype(np.float32, copy=False)
+        plain: Floats = dense + lexical
         return plain
-    k = pairs.dense_dim
-    dense = rows[ia, :k] @ rows[ib, :k].T
-    lexical = rows[ia, k:] @ rows[ib, k:].T
     la, lb = pairs.lang[ia][:, None], pairs.lang[ib][None, :]
     out: Floats = (
         dense * pairs.dense_scale[la, lb] + lexical * pairs.lexical_scale[la, lb] + pairs.offset[la, lb]
@@ -233,7 +281,8 @@ def features(
     text's stored language code (what collection detected), detected here only where it is missing."""
     n = len(texts)
     if n == 0:
-        return Features(np.zeros((0, 0), np.float32), [], Counter())
+        empty = np.zeros((0, 0), np.float32)
+        return Features(Rows(empty, sparse.csr_matrix(empty)), [], Counter())
     d = _unit(np.asarray(dense, dtype=np.float32).reshape(n, -1))
     pairs: Pairs | None = None
     if projection is not None and projection.mean.shape[0] == d.shape[1]:
@@ -254,13 +303,18 @@ def features(
     hashed = HashingVectorizer(
         analyzer=lambda ts: ts, n_features=LEXICAL_DIM, alternate_sign=False, norm=None, dtype=np.float32
     ).transform(terms)
-    # TF-IDF rows come out unit length (l2); they are written straight into the joint rows from their sparse
-    # form (densifying them first, then concatenating, cost a third of a 10,000-item run).
-    lex = TfidfTransformer(sublinear_tf=True).fit_transform(hashed).tocoo()
+    lex = sparse.csr_matrix(TfidfTransformer(sublinear_tf=True).fit_transform(hashed))  # unit rows (l2)
+    # Only the columns the pool uses, renumbered: the same dot products, and transposing the lexical part costs
+    # what the pool holds rather than 2^20 columns.
+    used, column = np.unique(lex.indices, return_inverse=True)
     w = float(np.clip(dense_weight, 0.0, 1.0))
-    rows = np.zeros((n, d.shape[1] + LEXICAL_DIM), dtype=np.float32)
-    np.multiply(d, np.float32(np.sqrt(w)), out=rows[:, : d.shape[1]])
-    rows[lex.row, d.shape[1] + lex.col] = lex.data.astype(np.float32) * np.float32(np.sqrt(1.0 - w))
+    rows = Rows(
+        (d * np.float32(np.sqrt(w))).astype(np.float32, copy=False),
+        sparse.csr_matrix(
+            ((lex.data * np.sqrt(1.0 - w)).astype(np.float32), column.ravel(), lex.indptr),
+            shape=(n, len(used)),
+        ),
+    )
     return Features(rows, terms, df, pairs)
 
 
@@ -280,6 +334,7 @@ def language_index(code: str | None, text: str) -> int:
     return 1 if code.split("-")[0] == "en" else 0
 
 
+@lru_cache(maxsize=50_000)
 def unaccented(text: str) -> bool:
     """True when almost none of the text's letters carry a diacritic (or are đ): Vietnamese typed without them."""
     letters = [ch for ch in text[:MAX_LEXICAL_CHARS] if ch.isalpha()]
@@ -311,7 +366,7 @@ def _pairs(projected: Floats, projection: Projection, floor: float, kinds: Seque
 
 
 def pair_calibration(
-    rows: Floats, dense_dim: int, kinds: Sequence[int], keys: Sequence[str], min_pairs: int = 20
+    rows: Rows | Floats, dense_dim: int, kinds: Sequence[int], keys: Sequence[str], min_pairs: int = 20
 ) -> Floats:
     """(3, k, k): per pair of writing kinds (`kinds`: each row's WRITINGS index, < k), the weight of the
     rows' dense part's dot product (rows[:, :dense_dim]), of their lexical part's, and an offset.
@@ -324,7 +379,7 @@ def pair_calibration(
     (weights 1, offsets 0)."""
     from sklearn.linear_model import LogisticRegression  # lazy: only when a projection is learned
 
-    x = np.asarray(rows, dtype=np.float32)
+    x = as_rows(rows, dense_dim)
     k = len(WRITINGS)
     out = np.zeros((3, k, k), dtype=np.float32)
     out[:2] = 1.0
@@ -334,9 +389,10 @@ def pair_calibration(
     # The model is fitted on the two cosines themselves (each part's dot product over its share of the row, the
     # dense weight), then turned back into weights of the rows' parts: fitted on the rows' parts, the lexical
     # slope (on a part worth 1 - dense_weight) is large enough for the penalty to hold it back.
-    share = float(np.clip(np.mean(np.sum(x[:, :dense_dim] ** 2, axis=1)), 1e-6, 1 - 1e-6))
-    dense = (x[:, :dense_dim] @ x[:, :dense_dim].T)[iu] / share
-    lexical = (x[:, dense_dim:] @ x[:, dense_dim:].T)[iu] / (1.0 - share)
+    share = float(np.clip(np.mean(np.sum(x.dense**2, axis=1)), 1e-6, 1 - 1e-6))
+    dense_dots, lexical_dots = x.dots(x)
+    dense = dense_dots[iu] / share
+    lexical = lexical_dots[iu] / (1.0 - share)
     lo, hi = np.minimum(la[iu[0]], la[iu[1]]), np.maximum(la[iu[0]], la[iu[1]])
     cell = lo * k + hi
     known = [
@@ -369,21 +425,33 @@ def pair_calibration(
 
 
 def assign(
-    rows: Floats,
+    rows: Rows | Floats,
     groups: Sequence[Sequence[int]],
     new: Sequence[int],
     threshold: float = DEFAULT_THRESHOLD,
     pairs: Pairs | None = None,
+    english_threshold: float | None = None,
 ) -> tuple[dict[int, int], list[list[int]]]:
     """Incremental step. rows: features of every item (existing members and new ones, by row index);
-    groups: existing groups as lists of row indexes; new: row indexes of items to place.
+    groups: existing groups as lists of row indexes; new: row indexes of items to place. With `pairs` and
+    `english_threshold`, an English item joins a group that has a Vietnamese member at `english_threshold`
+    (see `cluster`).
 
     Returns ({new row -> index of the existing group it joins}, [new groups as lists of rows]).
     """
+    rows = as_rows(rows, pairs)
     joined: dict[int, int] = {}
     left = list(new)
     if groups and left:
         sims = _average_to_groups(rows, groups, left, pairs)
+        if pairs is not None and english_threshold is not None:
+            # Measured against the threshold: the English items' similarities to groups with a Vietnamese
+            # member are shifted by the difference of the two thresholds.
+            english = pairs.lang[np.asarray(left, dtype=np.int64)] == ENGLISH
+            vietnamese = np.asarray(
+                [any(pairs.lang[r] != ENGLISH for r in g) for g in groups], dtype=np.bool_
+            )
+            sims = sims + np.float32(threshold - english_threshold) * (english[:, None] & vietnamese[None, :])
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(len(left)), best]
         keep = []
@@ -393,38 +461,37 @@ def assign(
             else:
                 keep.append(row)
         left = keep
-    return joined, cluster(rows, left, threshold, pairs)
+    return joined, cluster(rows, left, threshold, pairs, english_threshold)
 
 
 def _member_sums(
-    rows: Floats, groups: Sequence[Sequence[int]], keep: npt.NDArray[np.bool_] | None = None
-) -> tuple[Floats, Floats]:
+    rows: Rows, groups: Sequence[Sequence[int]], keep: npt.NDArray[np.bool_] | None = None
+) -> tuple[Rows, Floats]:
     """Per group: the sum of its members' rows (those with `keep` set) and how many there are."""
     members = np.asarray([r for g in groups for r in g], dtype=np.int64)
     owner = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
     weight = np.ones(len(members), dtype=np.float32) if keep is None else keep[members].astype(np.float32)
     indicator = sparse.csr_matrix((weight, (owner, members)), shape=(len(groups), len(rows)))
-    sums: Floats = np.asarray(indicator @ rows, dtype=np.float32)
     counts: Floats = np.asarray(indicator.sum(axis=1), dtype=np.float32).ravel()
-    return sums, counts
+    return rows.summed(indicator), counts
 
 
 def _average_to_groups(
-    rows: Floats, groups: Sequence[Sequence[int]], items: Sequence[int], pairs: Pairs | None
+    rows: Rows, groups: Sequence[Sequence[int]], items: Sequence[int], pairs: Pairs | None
 ) -> Floats:
     """Average (calibrated) similarity of each item to each group's members: items x groups."""
     sizes = np.array([len(g) for g in groups], dtype=np.float32)
-    x = rows[list(items)]
+    x = rows.take(items)
     if pairs is None:
         sums, _ = _member_sums(rows, groups)
-        plain: Floats = (x @ sums.T) / sizes[None, :]
+        dense, lexical = x.dots(sums)
+        plain: Floats = (dense + lexical) / sizes[None, :]
         return plain
     lang = pairs.lang[list(items)]
     total = np.zeros((len(items), len(groups)), dtype=np.float32)
-    k = pairs.dense_dim
     for other in range(pairs.kinds):
         sums, counts = _member_sums(rows, groups, (pairs.lang == other) & ~pairs.alone)
-        dense, lexical = x[:, :k] @ sums[:, :k].T, x[:, k:] @ sums[:, k:].T
+        dense, lexical = x.dots(sums)
         total += (
             pairs.dense_scale[lang, other][:, None] * dense
             + pairs.lexical_scale[lang, other][:, None] * lexical
@@ -438,9 +505,45 @@ def _average_to_groups(
 
 
 def cluster(
-    rows: Floats, members: Sequence[int], threshold: float = DEFAULT_THRESHOLD, pairs: Pairs | None = None
+    rows: Rows | Floats,
+    members: Sequence[int],
+    threshold: float = DEFAULT_THRESHOLD,
+    pairs: Pairs | None = None,
+    english_threshold: float | None = None,
 ) -> list[list[int]]:
-    """Average-linkage clusters of the given rows: every pair of merged clusters averages >= threshold."""
+    """Average-linkage clusters of the given rows: every pair of merged clusters averages >= threshold. With
+    `pairs` and `english_threshold`, in two stages: the non-English rows so, then each English row in turn (row
+    order) joins the cluster whose average similarity to it is highest when that reaches `english_threshold`;
+    the English rows left over are clustered among themselves (average linkage, `threshold`)."""
+    rows = as_rows(rows, pairs)
+    idx = list(members)
+    if pairs is None or english_threshold is None:
+        return _average_linkage(rows, idx, threshold, pairs)
+    english = sorted(r for r in idx if pairs.lang[r] == ENGLISH)
+    if not english or len(english) == len(idx):
+        return _average_linkage(rows, idx, threshold, pairs)
+    taken = set(english)
+    groups = _average_linkage(rows, [r for r in idx if r not in taken], threshold, pairs)
+    # Averages of every English row to every cluster, kept up to date as English rows join (a join adds one
+    # member: the new average is the old one re-weighted plus the similarity to the newcomer).
+    average = _average_to_groups(rows, groups, english, pairs)
+    among = similarities(rows, english, english, pairs)
+    sizes = np.array([len(g) for g in groups], dtype=np.float32)
+    left: list[int] = []
+    for i, row in enumerate(english):
+        best = int(np.argmax(average[i]))
+        if average[i, best] < english_threshold:
+            left.append(row)
+            continue
+        groups[best].append(row)
+        average[:, best] = (average[:, best] * sizes[best] + among[:, i]) / (sizes[best] + 1)
+        sizes[best] += 1
+    return groups + _average_linkage(rows, left, threshold, pairs)
+
+
+def _average_linkage(
+    rows: Rows, members: Sequence[int], threshold: float, pairs: Pairs | None
+) -> list[list[int]]:
     idx = list(members)
     if len(idx) < 2:
         return [idx] if idx else []
@@ -472,13 +575,14 @@ def apply_regroup(groups: list[list[int]], changes: list[tuple[int | None, list[
 
 
 def regroup(
-    rows: Floats,
+    rows: Rows | Floats,
     groups: Sequence[Sequence[int]],
     touched: Sequence[int],
     threshold: float = DEFAULT_THRESHOLD,
     pairs: Pairs | None = None,
     max_items: int = DEFAULT_REGROUP_MAX_ITEMS,
     frozen: Sequence[int] = (),
+    english_threshold: float | None = None,
 ) -> list[tuple[int | None, list[int]]]:
     """Re-run average linkage over the groups an arrival touched (indexes into `groups`) and their neighbours,
     so that early mistakes are undone; every group while they hold at most `max_items` rows in all, else the
@@ -488,7 +592,8 @@ def regroup(
     Returns the groups that changed: (index of the old group that keeps its id, or None for a new group,
     its members). An old group among the re-clustered ones that is not named has lost every member.
     `frozen` groups (someone acted on them: a drafted rebuttal) are left out: they neither lose nor gain members
-    here."""
+    here. `english_threshold`: as `cluster` takes it."""
+    rows = as_rows(rows, pairs)
     held = set(frozen)
     free = [g for g in range(len(groups)) if g not in held and groups[g]]
     if not free:
@@ -516,7 +621,7 @@ def regroup(
                 scope.append(int(g))
                 budget -= sizes[g]
     members = [r for g in scope for r in groups[g]]
-    fresh = cluster(rows, members, threshold, pairs)
+    fresh = cluster(rows, members, threshold, pairs, english_threshold)
     old_of = {r: g for g in scope for r in groups[g]}
     # Each new cluster keeps the id of the old group it shares most members with (largest overlaps first; on a
     # tie, the older group).
@@ -539,22 +644,24 @@ def regroup(
 
 
 def _group_similarity(
-    rows: Floats, groups: Sequence[Sequence[int]], some: Sequence[int], pairs: Pairs | None
+    rows: Rows | Floats, groups: Sequence[Sequence[int]], some: Sequence[int], pairs: Pairs | None
 ) -> Floats:
     """Average-linkage similarity of groups `some` to every group: len(some) x len(groups)."""
+    rows = as_rows(rows, pairs)
     sizes = np.array([len(g) for g in groups], dtype=np.float32)
     if pairs is None:
         sums, _ = _member_sums(rows, groups)
-        plain: Floats = (sums[list(some)] @ sums.T) / np.outer(sizes[list(some)], sizes)
+        dense, lexical = sums.take(list(some)).dots(sums)
+        plain: Floats = (dense + lexical) / np.outer(sizes[list(some)], sizes)
         return plain
     total = np.zeros((len(some), len(groups)), dtype=np.float32)
     kinds = range(pairs.kinds)
     by_lang = [_member_sums(rows, groups, (pairs.lang == kind) & ~pairs.alone) for kind in kinds]
     for a in kinds:
-        sa, ca = by_lang[a][0][list(some)], by_lang[a][1][list(some)]
-        # One product per writing kind of `some`: the other side's sums, scaled per pair of kinds, added first.
-        scaled = sum((pairs.scaled(by_lang[b][0], a, b) for b in kinds), np.zeros_like(by_lang[0][0]))
-        total += sa @ scaled.T
+        sa, ca = by_lang[a][0].take(list(some)), by_lang[a][1][list(some)]
+        for b in kinds:
+            dense, lexical = sa.dots(by_lang[b][0])
+            total += pairs.dense_scale[a, b] * dense + pairs.lexical_scale[a, b] * lexical
         total += np.outer(ca, sum((pairs.offset[a, b] * by_lang[b][1] for b in kinds), np.zeros_like(sizes)))
     _, alone = _member_sums(rows, groups, pairs.alone)
     total -= np.outer(sizes[list(some)], alone) + np.outer(alone[list(some)], sizes - alone)
@@ -562,11 +669,13 @@ def _group_similarity(
     return out
 
 
-def representative(rows: Floats, members: Sequence[int]) -> int:
+def representative(rows: Rows | Floats, members: Sequence[int]) -> int:
     """The member closest to the group's centre."""
     idx = list(members)
-    centre = rows[idx].mean(axis=0)
-    return idx[int(np.argmax(rows[idx] @ centre))]
+    x = as_rows(rows).take(idx)
+    # Dot product with the centre (up to the 1/n): each row's dot products with every member, summed.
+    score = x.dense @ x.dense.sum(axis=0) + np.asarray((x.lexical @ x.lexical.T).sum(axis=1)).ravel()
+    return idx[int(np.argmax(score))]
 
 
 def top_terms(feats: Features, members: Sequence[int], texts: Sequence[str], k: int = 5) -> list[str]:

@@ -40,21 +40,27 @@ def group_texts(
     projection: cluster.Projection | None = None,
     accurate_floor: float = cluster.DEFAULT_ACCURATE_FLOOR,
     regroup_max_items: int = cluster.DEFAULT_REGROUP_MAX_ITEMS,
+    english_threshold: float | None = cluster.DEFAULT_ENGLISH_THRESHOLD,
 ) -> list[list[int]]:
     """Group texts as the stage would, arriving in shuffled batches (each arrival placed, then its groups and
-    their neighbours re-clustered; regroup_max_items 0: no re-clustering)."""
+        their neighbours re-clustered; regroup_max_items 0: no re-clustering; english_threshold None: English posts
+    clustered with the others in one stage)."""
     feats = cluster.features(texts, np.asarray(vectors), dense_weight, projection, accurate_floor)
     rows, pairs = feats.rows, feats.pairs
     order = np.random.default_rng(seed).permutation(len(texts)).tolist()
     groups: list[list[int]] = []
     for start in range(0, len(order), batch):
-        joined, fresh = cluster.assign(rows, groups, order[start : start + batch], threshold, pairs)
+        joined, fresh = cluster.assign(
+            rows, groups, order[start : start + batch], threshold, pairs, english_threshold
+        )
         for r, g in joined.items():
             groups[g].append(r)
         touched = set(joined.values()) | set(range(len(groups), len(groups) + len(fresh)))
         groups += fresh
         if regroup_max_items > 0:
-            changes = cluster.regroup(rows, groups, sorted(touched), threshold, pairs, regroup_max_items)
+            changes = cluster.regroup(
+                rows, groups, sorted(touched), threshold, pairs, regroup_max_items, (), english_threshold
+            )
             groups = [g for g in cluster.apply_regroup(groups, changes) if g]
     return groups
 
@@ -101,15 +107,17 @@ def evaluate(
     entered: Sequence[bool] | None = None,
     accurate_floor: float = cluster.DEFAULT_ACCURATE_FLOOR,
     regroup_max_items: int = cluster.DEFAULT_REGROUP_MAX_ITEMS,
+    english_threshold: float | None = cluster.DEFAULT_ENGLISH_THRESHOLD,
 ) -> dict[str, Any]:
     """Encode the set and score its grouping (the claim projection learned from `labelled`'s vector pack
-    unless `within_claim_alpha` is None; with it, the writing-kind calibration and the claim model, posts below
-    `accurate_floor` staying alone; re-clustering as `regroup_max_items` says). With several shuffle seeds,
-    the figures are their means.
+        unless `within_claim_alpha` is None; with it, the writing-kind calibration and the claim model, posts below
+        `accurate_floor` staying alone; re-clustering as `regroup_max_items` says; English posts placed after the
+    Vietnamese ones at `english_threshold`, None: in one stage). With several shuffle seeds,
+        the figures are their means.
 
-    `entered` (one flag per post of the set): only those posts are grouped, as in production only the
-    flagged, unanswered ones are; each of the others stays alone (so a rumour post left out counts as
-    not together with its rumour)."""
+        `entered` (one flag per post of the set): only those posts are grouped, as in production only the
+        flagged, unanswered ones are; each of the others stays alone (so a rumour post left out counts as
+        not together with its rumour)."""
     texts, labels = read_set(path)
     keep = list(range(len(texts))) if entered is None else [i for i, e in enumerate(entered) if e]
     if entered is not None and len(entered) != len(texts):
@@ -135,6 +143,7 @@ def evaluate(
             projection=projection,
             accurate_floor=accurate_floor,
             regroup_max_items=regroup_max_items,
+            english_threshold=english_threshold,
         )
         return [[keep[r] for r in g] for g in sub] + left_out
 

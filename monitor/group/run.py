@@ -106,7 +106,7 @@ def run_group(
         groups_rows = [[row_of[i] for i in membership[gid]] for gid in group_ids]
         new_rows = {row_of[i] for i in chunk}
         joined, fresh = cluster.assign(
-            feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold, feats.pairs
+            feats.rows, groups_rows, [row_of[i] for i in chunk], g.threshold, feats.pairs, g.english_threshold
         )
         for row, gi in joined.items():
             groups_rows[gi].append(row)
@@ -122,6 +122,7 @@ def run_group(
                 feats.pairs,
                 g.regroup_max_items,
                 frozen,
+                g.english_threshold,
             )
             groups_rows = cluster.apply_regroup(groups_rows, changes)
         touched: set[int] = set()
