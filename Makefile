@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: system-deps install demo test lint unit bench lock clean
+.PHONY: system-deps install demo test lint unit bench screenshots lock clean
 
 # The venv is (re)built only when the pins or the package metadata change, so a second run is fast.
 $(STAMP): constraints.txt pyproject.toml
@@ -43,6 +43,10 @@ unit: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# The README's screenshots (docs/screenshots/), taken by the browser tests; a plain test run does not touch them.
+screenshots: $(STAMP)
+	MISINFO_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser_demo.py tests/test_browser_pages.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/collect.py

@@ -1,7 +1,7 @@
 """The demo walk in a real browser: log in, link a flagged item, assign the response, see it on the report.
 
 Drives Debian's chromium through Playwright against the web app serving a freshly built demo workspace,
-and saves the screenshots the README walk-through shows (docs/screenshots/demo-*.png).
+and takes the screenshots the README walk-through shows (docs/screenshots/demo-*.png under `make screenshots`).
 """
 
 from __future__ import annotations

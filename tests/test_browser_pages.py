@@ -1,7 +1,7 @@
 """The review app in a real browser (Debian chromium via Playwright): the keyboard queue, link / dismiss /
 escalate, assign, approve, reports, digest preview; hostile scraped content stays inert.
 
-Saves docs/screenshots/{queue,item,assignments,reports,digest-preview}.png for the README.
+Takes docs/screenshots/{queue,item,assignments,reports,digest-preview}.png for the README (under `make screenshots`).
 """
 
 from __future__ import annotations
